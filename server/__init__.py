@@ -1,0 +1,82 @@
+"""Tandem's Flask application."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+
+from server.config import ConfigError, load_settings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+__all__ = ["ConfigError", "create_app"]
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `overrides` may hold `TANDEM_*` settings (instead of the
+    environment) and Flask config keys; a bad setting raises `ConfigError`."""
+    overrides = dict(overrides or {})
+    environ = {**os.environ, **{k: str(v) for k, v in overrides.items() if k.startswith("TANDEM_")
+                                and isinstance(v, str | int | Path)}}
+    instance_path = Path(
+        environ.get("TANDEM_INSTANCE_PATH") or Path.cwd() / "instance"
+    ).resolve()
+    settings = load_settings(instance_path, environ)
+
+    app = Flask(__name__, instance_path=str(instance_path))
+    app.config.update(
+        TANDEM_SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        RATELIMIT_ENABLED=settings.ratelimit_enabled,
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage,
+        RATELIMIT_HEADERS_ENABLED=True,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update({k: v for k, v in overrides.items() if not k.startswith("TANDEM_")
+                       or k == "TANDEM_PASSWORD_PROFILE"})
+
+    import server.models  # noqa: F401 - every model must be mapped before first use
+    from server import api, auth, crypto, errors, health
+    from server.db import render_item
+    from server.extensions import db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True,
+        compare_type=True, render_item=render_item,
+    )
+    limiter.init_app(app)
+    crypto.init_app(app)
+    auth.init_app(app)
+    errors.init_app(app)
+    api.init_app(app)
+    app.register_blueprint(health.blp)
+    _register_unit_of_work(app)
+
+    from server.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _register_unit_of_work(app: Flask) -> None:
+    """One transaction per request: commit on success, roll back on any error."""
+    from server.extensions import db
+
+    @app.after_request
+    def commit_or_rollback(response: Response) -> Response:
+        if response.status_code < 400:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return response

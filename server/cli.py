@@ -1,0 +1,137 @@
+"""The `tandem` command line: serve, seed, create accounts, manage the database."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+from cryptography.fernet import Fernet
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade
+
+from server.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--demo", is_flag=True, help="Also create the demo therapist and couple.")
+@click.option("--no-migrate", is_flag=True, help="Do not apply migrations before serving.")
+@with_appcontext
+def serve_command(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> None:
+    """Serve Tandem with gunicorn (migrates and seeds first)."""
+    from gunicorn.app.base import BaseApplication
+
+    from server.extensions import db
+    from server.seeding import seed_all
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not no_migrate:
+        upgrade()
+    for line in seed_all(demo=demo):
+        click.echo(line)
+    db.session.remove()
+    # Each forked worker opens its own connections.
+    db.engine.dispose()
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("timeout", 60)
+
+        def load(self) -> Flask:
+            return app  # type: ignore[no-any-return]
+
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
+    click.echo(f"Tandem is running at http://{shown}:{port}/  (API docs: /api/v1/docs)")
+    Server().run()
+
+
+@click.command("seed")
+@click.option("--demo", is_flag=True, help="Also create a demo therapist and couple.")
+@with_appcontext
+def seed_command(demo: bool) -> None:
+    """Load the shipped content (and demo data). Safe to run again."""
+    from server.extensions import db
+    from server.seeding import seed_all
+
+    for line in seed_all(demo=demo):
+        click.echo(line)
+    db.session.commit()
+
+
+@click.command("create-therapist")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.password_option(help="At least 10 characters (asked for when not given).")
+@with_appcontext
+def create_therapist_command(email: str, name: str, password: str) -> None:
+    """Create a therapist account."""
+    from server.errors import APIError
+    from server.extensions import db
+    from server.schemas.users import TherapistCreateSchema
+    from server.services.accounts import sign_up_therapist
+
+    errors = TherapistCreateSchema().validate({"email": email, "name": name, "password": password})
+    if errors:
+        for field, messages in errors.items():
+            _echo_err(f"tandem: {field}: {' '.join(messages)}")
+        sys.exit(2)
+    try:
+        user = sign_up_therapist(email=email, password=password, name=name)
+        db.session.commit()
+    except APIError as exc:
+        _echo_err(f"tandem: {exc.detail}")
+        sys.exit(1)
+    click.echo(f"Created therapist {user.email} ({user.id}).")
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Encryption keys for free text at rest."""
+
+
+@keys_group.command("generate")
+def keys_generate() -> None:
+    """Print a new data key (put it first in TANDEM_DATA_KEYS to rotate)."""
+    click.echo(Fernet.generate_key().decode())
+
+
+def register_commands(app: Flask) -> None:
+    for command in (serve_command, seed_command, create_therapist_command, keys_group):
+        app.cli.add_command(command)
+
+
+def _create_app(*_: Any) -> Flask:
+    from server import create_app
+
+    return create_app()
+
+
+def main() -> None:
+    """Entry point of the `tandem` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cli = FlaskGroup(
+        name="tandem",
+        create_app=_create_app,
+        load_dotenv=False,
+        set_debug_flag=False,
+        help="Tandem: homework companion for couples in therapy.",
+    )
+    try:
+        cli.main(prog_name="tandem")
+    except ConfigError as exc:
+        _echo_err(f"tandem: configuration error: {exc}")
+        sys.exit(2)

@@ -1,0 +1,167 @@
+"""Configuration: read once from the environment in `create_app`, validated up front.
+
+Every variable of API.md's configuration table is here. A bad value raises
+`ConfigError` naming the variable, so start-up fails with one clear line instead of
+the first request failing later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+log = logging.getLogger(__name__)
+
+NOTIFIERS = ("log", "fcm")
+RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster")
+SECRET_KEY_FILE = "secret_key"
+DATA_KEYS_FILE = "data_keys"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message starts with the variable's name."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings of one Tandem instance."""
+
+    instance_path: Path
+    database_url: str
+    secret_key: str
+    data_keys: tuple[str, ...]
+    notifier: str
+    firebase_credentials: Path | None
+    allow_therapist_signup: bool
+    ratelimit_enabled: bool
+    ratelimit_storage: str
+
+
+def _flag(variable: str, raw: str | None, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(variable, f"expected 1 or 0, got {raw!r}")
+
+
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
+    """Read a generated secret, creating it (mode 0600) on first start."""
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    # O_EXCL: when two processes start at once, one creates and the other reads.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    log.info("generated %s", path)
+    return value
+
+
+def _validate_database_url(variable: str, url: str) -> str:
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(variable, f"not a valid database URL ({exc.__class__.__name__})") from None
+    except NoSuchModuleError:
+        raise ConfigError(variable, f"unsupported database {url.split(':', 1)[0]!r}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(variable, "only sqlite and postgresql databases are supported")
+    return url
+
+
+def _validate_data_keys(variable: str, raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    if not keys:
+        raise ConfigError(variable, "no key given")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ConfigError(
+                variable,
+                f"key {position} is not a valid key (expected 32 url-safe base64-encoded bytes; "
+                "make one with `tandem keys generate`)",
+            ) from None
+    return keys
+
+
+def load_settings(
+    instance_path: Path, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate the environment (or `environ`) and fill generated secrets from the instance."""
+    env = dict(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value if value is None or value.strip() else None
+
+    try:
+        instance_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("TANDEM_INSTANCE_PATH", f"cannot create {instance_path}: {exc.strerror}") from None
+
+    database_url = get("TANDEM_DATABASE_URL") or f"sqlite:///{instance_path / 'tandem.sqlite3'}"
+    database_url = _validate_database_url("TANDEM_DATABASE_URL", database_url)
+
+    secret_key = get("TANDEM_SECRET_KEY") or _read_or_create(
+        instance_path / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48)
+    )
+    if len(secret_key) < 16:
+        raise ConfigError("TANDEM_SECRET_KEY", "too short (at least 16 characters)")
+
+    raw_keys = get("TANDEM_DATA_KEYS") or _read_or_create(
+        instance_path / DATA_KEYS_FILE, lambda: Fernet.generate_key().decode()
+    )
+    data_keys = _validate_data_keys("TANDEM_DATA_KEYS", raw_keys)
+
+    notifier = (get("TANDEM_NOTIFIER") or "log").strip().lower()
+    if notifier not in NOTIFIERS:
+        raise ConfigError("TANDEM_NOTIFIER", f"unknown notifier {notifier!r} (expected log or fcm)")
+    credentials = get("TANDEM_FIREBASE_CREDENTIALS")
+    firebase_credentials = Path(credentials) if credentials else None
+    if notifier == "fcm":
+        if firebase_credentials is None:
+            raise ConfigError("TANDEM_FIREBASE_CREDENTIALS", "required when TANDEM_NOTIFIER=fcm")
+        if not firebase_credentials.is_file():
+            raise ConfigError("TANDEM_FIREBASE_CREDENTIALS", f"no such file: {firebase_credentials}")
+
+    storage = (get("TANDEM_RATELIMIT_STORAGE") or "memory://").strip()
+    scheme = storage.split("://", 1)[0] if "://" in storage else ""
+    if scheme not in RATELIMIT_SCHEMES:
+        raise ConfigError(
+            "TANDEM_RATELIMIT_STORAGE", f"expected memory:// or redis://HOST:PORT, got {storage!r}"
+        )
+
+    return Settings(
+        instance_path=instance_path,
+        database_url=database_url,
+        secret_key=secret_key,
+        data_keys=data_keys,
+        notifier=notifier,
+        firebase_credentials=firebase_credentials,
+        allow_therapist_signup=_flag(
+            "TANDEM_ALLOW_THERAPIST_SIGNUP", get("TANDEM_ALLOW_THERAPIST_SIGNUP"), True
+        ),
+        ratelimit_enabled=_flag("TANDEM_RATELIMIT_ENABLED", get("TANDEM_RATELIMIT_ENABLED"), True),
+        ratelimit_storage=storage,
+    )

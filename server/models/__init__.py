@@ -1,0 +1,16 @@
+"""All models, imported here so Alembic and the app see the whole schema."""
+
+from server.models.audit import AuditEvent
+from server.models.couple import Couple, Invite
+from server.models.user import CLIENT, THERAPIST, LoginSession, RefreshToken, User
+
+__all__ = [
+    "CLIENT",
+    "THERAPIST",
+    "AuditEvent",
+    "Couple",
+    "Invite",
+    "LoginSession",
+    "RefreshToken",
+    "User",
+]

@@ -1,0 +1,74 @@
+"""Accounts and login sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.db import IdMixin, utcnow
+from server.extensions import db
+
+if TYPE_CHECKING:
+    from server.models.couple import Couple
+
+THERAPIST = "therapist"
+CLIENT = "client"
+
+
+class User(IdMixin, db.Model):
+    """A therapist or a client (one partner of a couple)."""
+
+    __tablename__ = "users"
+
+    # Stored lower-cased: emails are unique case-insensitively on every database.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    couple_id: Mapped[str | None] = mapped_column(
+        ForeignKey("couples.id", ondelete="SET NULL", use_alter=True), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    couple: Mapped[Couple | None] = relationship(
+        back_populates="partners", foreign_keys=[couple_id]
+    )
+
+    @property
+    def is_therapist(self) -> bool:
+        return self.role == THERAPIST
+
+
+class LoginSession(IdMixin, db.Model):
+    """One sign-in on one device: the family of refresh tokens it rotates through."""
+
+    __tablename__ = "login_sessions"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship()
+
+
+class RefreshToken(IdMixin, db.Model):
+    """A refresh token, stored only as its SHA-256 hash; spent on first use."""
+
+    __tablename__ = "refresh_tokens"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("login_sessions.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    spent_at: Mapped[datetime | None]
+
+    session: Mapped[LoginSession] = relationship()

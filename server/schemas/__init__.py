@@ -1,0 +1,1 @@
+"""Marshmallow schemas: request bodies (`XCreateSchema`, `XUpdateSchema`) and responses."""

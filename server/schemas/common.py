@@ -1,0 +1,80 @@
+"""Shared fields and validators."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from server.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, iana_zones
+
+
+def validate_timezone(value: str) -> None:
+    if value not in iana_zones():
+        raise ValidationError("Not a known IANA time zone (e.g. Europe/Berlin).")
+
+
+def validate_not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def Password() -> fields.String:  # noqa: N802 - a field factory reads like a field class
+    return fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(
+            min=PASSWORD_MIN_LENGTH,
+            max=PASSWORD_MAX_LENGTH,
+            error=f"Must be between {PASSWORD_MIN_LENGTH} and {PASSWORD_MAX_LENGTH} characters.",
+        ),
+    )
+
+
+def Name(required: bool = True) -> fields.String:  # noqa: N802
+    return fields.String(
+        required=required,
+        validate=[validate.Length(min=1, max=100), validate_not_blank],
+        metadata={"example": "Alex"},
+    )
+
+
+def Timezone(required: bool = True) -> fields.String:  # noqa: N802
+    return fields.String(
+        required=required,
+        validate=validate_timezone,
+        metadata={"description": "IANA time zone", "example": "Europe/Berlin"},
+    )
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document."""
+
+    type = fields.String(metadata={"example": "about:blank"})
+    title = fields.String(metadata={"example": "Unprocessable Entity"})
+    status = fields.Integer(metadata={"example": 422})
+    detail = fields.String()
+    code = fields.String(metadata={"description": "Machine-readable reason"})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Field → messages (validation failures)"},
+    )
+
+
+class Instant(fields.DateTime):
+    """An instant, written as ISO 8601 in UTC with `Z` (naive input is refused)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(format="iso", **kwargs)  # type: ignore[arg-type]
+
+    def _serialize(self, value, attr, obj, **kwargs):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if result.tzinfo is None:
+            raise ValidationError("Must include a time zone offset (e.g. Z).")
+        return result.astimezone(UTC)

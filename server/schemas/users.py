@@ -1,0 +1,55 @@
+"""Accounts, tokens and the caller's profile."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from server.schemas.common import Instant, Name, Password, Timezone
+
+
+class UserSchema(Schema):
+    id = fields.String(dump_only=True)
+    email = fields.String()
+    name = fields.String()
+    role = fields.String(metadata={"enum": ["therapist", "client"]})
+    timezone = fields.String()
+    couple_id = fields.String(allow_none=True, metadata={"description": "null for therapists"})
+    created_at = Instant()
+
+
+class TherapistCreateSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = Password()
+    name = Name()
+
+
+class TokenCreateSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+
+
+class RefreshSchema(Schema):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=512))
+
+
+class TokenSchema(Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String(metadata={"example": "Bearer"})
+    expires_in = fields.Integer(metadata={"description": "Seconds until the access token expires"})
+
+
+class MeUpdateSchema(Schema):
+    name = Name(required=False)
+    timezone = Timezone(required=False)
+
+
+class InviteAcceptSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = Password()
+    name = Name()
+    timezone = Timezone()
+
+
+class InviteAcceptedSchema(TokenSchema):
+    user = fields.Nested(UserSchema)

@@ -1,0 +1,1 @@
+"""Business operations. They flush; the request commits once (see `server.api`)."""
