@@ -26,8 +26,6 @@ class Api(SmorestApi):
         return handle_http_exception(error)
 
 
-api = Api()
-
 _docs_static = Blueprint("docs_static", __name__)
 
 
@@ -50,6 +48,8 @@ def init_app(app: Flask) -> None:
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL=f"{API_PREFIX}/docs/static/",
     )
+    # One Api per app: its OpenAPI spec registers schemas, which may happen only once.
+    api = Api()
     api.init_app(
         app,
         spec_kwargs={

@@ -1,0 +1,141 @@
+"""The permission matrix: every route of the app × every kind of caller → status.
+
+The table is checked against the app's URL map, so a route added without an entry
+here fails `test_every_route_is_in_the_matrix`. Later issues extend the table.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.factories import PASSWORD, Actor, Api, World, build_world, unique_email
+
+ROLES = ("anonymous", "client", "other_partner", "therapist", "other_therapist")
+
+
+def actor_for(world: World, role: str) -> Actor | None:
+    return {
+        "anonymous": None,
+        "client": world.client,
+        "other_partner": world.other_client,
+        "therapist": world.therapist,
+        "other_therapist": world.other_therapist,
+    }[role]
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call one route, and what each caller gets."""
+
+    rule: str
+    method: str
+    path: Callable[[Api, World], str]
+    expect: dict[str, int]
+    body: Callable[[Api, World], Any] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.rule}"
+
+
+def everyone(status: int) -> dict[str, int]:
+    return dict.fromkeys(ROLES, status)
+
+
+def signed_in(status: int) -> dict[str, int]:
+    return {**everyone(status), "anonymous": 401}
+
+
+def therapist_only(own: int, others: int = 404) -> dict[str, int]:
+    """A therapist route about the main couple: clients 403, the other therapist 404."""
+    return {"anonymous": 401, "client": 403, "other_partner": 403, "therapist": own,
+            "other_therapist": others}
+
+
+def fresh_couple_id(api: Api, world: World) -> str:
+    return str(api.couple(world.therapist)["id"])
+
+
+CASES = [
+    Case("/healthz", "GET", lambda a, w: "/healthz", everyone(200)),
+    Case("/readyz", "GET", lambda a, w: "/readyz", everyone(200)),
+    Case("/static/<path:filename>", "GET", lambda a, w: "/static/missing.css", everyone(404)),
+    Case("/api/v1/openapi.json", "GET", lambda a, w: "/api/v1/openapi.json", everyone(200)),
+    Case("/api/v1/docs", "GET", lambda a, w: "/api/v1/docs", everyone(200)),
+    Case("/api/v1/docs/static/<path:filename>", "GET",
+         lambda a, w: "/api/v1/docs/static/swagger-ui.css", everyone(200)),
+    Case("/api/v1/auth/therapists", "POST", lambda a, w: "/api/v1/auth/therapists",
+         everyone(201),
+         body=lambda a, w: {"email": unique_email(), "password": PASSWORD, "name": "Dr. New"}),
+    Case("/api/v1/auth/token", "POST", lambda a, w: "/api/v1/auth/token", everyone(200),
+         body=lambda a, w: {"email": w.therapist.user["email"], "password": PASSWORD}),
+    Case("/api/v1/auth/refresh", "POST", lambda a, w: "/api/v1/auth/refresh", everyone(200),
+         body=lambda a, w: {"refresh_token": a.login(w.partner.user["email"]).refresh_token}),
+    Case("/api/v1/auth/logout", "POST", lambda a, w: "/api/v1/auth/logout", signed_in(204)),
+    Case("/api/v1/invites/<code>/accept", "POST",
+         lambda a, w: f"/api/v1/invites/{a.couple(w.therapist)['invites'][0]['code']}/accept",
+         everyone(201),
+         body=lambda a, w: {"email": unique_email(), "password": PASSWORD, "name": "Kim",
+                            "timezone": "Europe/Paris"}),
+    Case("/api/v1/me", "GET", lambda a, w: "/api/v1/me", signed_in(200)),
+    Case("/api/v1/me", "PATCH", lambda a, w: "/api/v1/me", signed_in(200),
+         body=lambda a, w: {"name": "Renamed"}),
+    Case("/api/v1/couples", "GET", lambda a, w: "/api/v1/couples", therapist_only(200, 200)),
+    Case("/api/v1/couples", "POST", lambda a, w: "/api/v1/couples", therapist_only(201, 201),
+         body=lambda a, w: {"label": "New couple"}),
+    Case("/api/v1/couples/<couple_id>", "GET",
+         lambda a, w: f"/api/v1/couples/{w.couple['id']}", therapist_only(200)),
+    Case("/api/v1/couples/<couple_id>/invites/<int:slot>/reissue", "POST",
+         lambda a, w: f"/api/v1/couples/{fresh_couple_id(a, w)}/invites/1/reissue",
+         therapist_only(201)),
+]
+
+_CASES_BY_KEY = {case.key: case for case in CASES}
+
+
+def _routes(app: Flask) -> set[str]:
+    return {
+        f"{method} {rule.rule}"
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+
+
+def test_every_route_is_in_the_matrix(app: Flask) -> None:
+    missing = _routes(app) - set(_CASES_BY_KEY)
+    assert not missing, f"routes without permission-matrix entries: {sorted(missing)}"
+    stale = set(_CASES_BY_KEY) - _routes(app)
+    assert not stale, f"matrix entries for routes that no longer exist: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.key)
+def test_permission(api: Api, case: Case, role: str) -> None:
+    world = build_world(api)
+    path = case.path(api, world)
+    kwargs: dict[str, Any] = {}
+    if case.body is not None:
+        kwargs["json"] = case.body(api, world)
+    response = api.call(case.method, path, actor_for(world, role), **kwargs)
+    try:
+        assert response.status_code == case.expect[role], response.get_data(as_text=True)[:300]
+        if response.status_code >= 400:
+            assert response.content_type == "application/problem+json"
+    finally:
+        response.close()
+
+
+def test_unknown_object_ids_are_404_like_foreign_ones(api: Api) -> None:
+    """A missing couple and another therapist's couple answer exactly alike."""
+    world = build_world(api)
+    missing = api.call("GET", f"/api/v1/couples/{uuid.uuid4()}", world.other_therapist)
+    foreign = api.call("GET", f"/api/v1/couples/{world.couple['id']}", world.other_therapist)
+    assert missing.status_code == foreign.status_code == 404
+    assert missing.get_json() == foreign.get_json()

@@ -1,0 +1,118 @@
+"""Test fixtures: one app per test session on SQLite (default) or PostgreSQL.
+
+Set TANDEM_TEST_DATABASE_URL to a PostgreSQL URL to run the same suite there; the
+database is emptied and migrated at the start. Every test that uses the database starts
+from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import MetaData, delete, text
+
+from server import create_app
+from server.extensions import db, limiter
+from tests.factories import Api
+
+TEST_DB_ENV = "TANDEM_TEST_DATABASE_URL"
+# Settings an operator's shell might carry that must not leak into the tests.
+_ISOLATE = (
+    "TANDEM_DATABASE_URL", "TANDEM_SECRET_KEY", "TANDEM_DATA_KEYS", "TANDEM_NOTIFIER",
+    "TANDEM_FIREBASE_CREDENTIALS", "TANDEM_ALLOW_THERAPIST_SIGNUP", "TANDEM_RATELIMIT_ENABLED",
+    "TANDEM_RATELIMIT_STORAGE", "TANDEM_INSTANCE_PATH",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in _ISOLATE:
+        os.environ.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get(TEST_DB_ENV)
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'tandem-test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def pg_url(database_url: str) -> str:
+    """The PostgreSQL test database; tests that need one skip without it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip(f"needs PostgreSQL: set {TEST_DB_ENV}=postgresql+psycopg://...")
+    return database_url
+
+
+def make_app(instance: Path, database_url: str, **overrides: Any) -> Flask:
+    settings = {
+        "TANDEM_INSTANCE_PATH": str(instance),
+        "TANDEM_DATABASE_URL": database_url,
+        "TANDEM_PASSWORD_PROFILE": "cheapest",
+        "TESTING": True,
+    }
+    settings.update(overrides)
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Flask]:
+    app = make_app(tmp_path_factory.mktemp("instance"), database_url)
+    with app.app_context():
+        _drop_everything()
+        upgrade()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _drop_everything() -> None:
+    """Start from an empty database, whatever an earlier run left in it."""
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+            return
+        meta = MetaData()
+        meta.reflect(connection)
+        connection.execute(text("PRAGMA foreign_keys=OFF"))
+        for table in meta.sorted_tables:
+            table.drop(connection)
+
+
+@pytest.fixture
+def clean_db(app: Flask) -> Iterator[None]:
+    """Empty tables and rate-limit counters before each test that touches the app."""
+    with app.app_context():
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(delete(table))
+        limiter.reset()
+    yield
+    with app.app_context():
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app: Flask, clean_db: None) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def api(client: FlaskClient) -> Api:
+    return Api(client)
+
+
+@pytest.fixture
+def app_ctx(app: Flask, clean_db: None) -> Iterator[Flask]:
+    with app.app_context():
+        yield app

@@ -1,0 +1,119 @@
+"""Small factories that build data through the public API, as a phone app would."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}{next(_counter)}@example.test"
+
+
+@dataclass
+class Actor:
+    """A signed-in user: their profile and tokens."""
+
+    user: dict[str, Any]
+    access_token: str
+    refresh_token: str
+    password: str = PASSWORD
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return str(self.user["id"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+class Api:
+    """A thin client over Flask's test client that knows our flows."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def call(
+        self, method: str, path: str, actor: Actor | None = None, **kwargs: Any
+    ) -> TestResponse:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if actor is not None:
+            headers.update(actor.headers)
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def therapist(self, email: str | None = None, name: str = "Dr. Rivera") -> Actor:
+        email = email or unique_email("therapist")
+        r = self.client.post(
+            "/api/v1/auth/therapists", json={"email": email, "password": PASSWORD, "name": name}
+        )
+        assert r.status_code == 201, r.get_json()
+        return self.login(email, user=r.get_json())
+
+    def login(self, email: str, password: str = PASSWORD, user: dict[str, Any] | None = None) -> Actor:
+        r = self.client.post("/api/v1/auth/token", json={"email": email, "password": password})
+        assert r.status_code == 200, r.get_json()
+        tokens = r.get_json()
+        actor = Actor(user=user or {}, access_token=tokens["access_token"],
+                      refresh_token=tokens["refresh_token"], password=password)
+        if not actor.user:
+            actor.user = self.call("GET", "/api/v1/me", actor).get_json()
+        return actor
+
+    def couple(self, therapist: Actor, label: str = "R. & S.") -> dict[str, Any]:
+        r = self.call("POST", "/api/v1/couples", therapist, json={"label": label})
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()  # type: ignore[no-any-return]
+
+    def join(
+        self, code: str, email: str | None = None, name: str = "Sam", timezone: str = "Europe/Berlin"
+    ) -> Actor:
+        email = email or unique_email("partner")
+        r = self.client.post(
+            f"/api/v1/invites/{code}/accept",
+            json={"email": email, "password": PASSWORD, "name": name, "timezone": timezone},
+        )
+        assert r.status_code == 201, r.get_json()
+        body = r.get_json()
+        return Actor(user=body["user"], access_token=body["access_token"],
+                     refresh_token=body["refresh_token"])
+
+    def couple_with_partners(
+        self, therapist: Actor, timezones: tuple[str, str] = ("Europe/Berlin", "Europe/Berlin")
+    ) -> tuple[dict[str, Any], Actor, Actor]:
+        couple = self.couple(therapist)
+        a = self.join(couple["invites"][0]["code"], name="Alex", timezone=timezones[0])
+        b = self.join(couple["invites"][1]["code"], name="Sam", timezone=timezones[1])
+        return couple, a, b
+
+
+@dataclass
+class World:
+    """The cast of the permission tests."""
+
+    therapist: Actor
+    other_therapist: Actor
+    couple: dict[str, Any]
+    client: Actor
+    partner: Actor
+    other_client: Actor
+    other_couple: dict[str, Any]
+
+
+def build_world(api: Api) -> World:
+    therapist = api.therapist()
+    other_therapist = api.therapist(name="Dr. Other")
+    couple, a, b = api.couple_with_partners(therapist)
+    other_couple, c, _ = api.couple_with_partners(therapist)
+    return World(
+        therapist=therapist, other_therapist=other_therapist, couple=couple, client=a,
+        partner=b, other_client=c, other_couple=other_couple,
+    )
