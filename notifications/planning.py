@@ -64,8 +64,6 @@ DEFAULT_QUIET_START = time(23, 0)
 DEFAULT_QUIET_END = time(7, 0)
 DEFAULT_DAILY_CAP = 3
 DEFAULT_HORIZON = timedelta(hours=24)
-# A partner may choose at most as many times as the default cap lets fire.
-MAX_TIMES = DEFAULT_DAILY_CAP
 
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
@@ -250,7 +248,7 @@ def _day_slots(
     for send_at, local_time in sorted(candidates):
         if len(slots) == settings.daily_cap:
             break
-        if False:
+        if send_at in taken:
             continue
         taken.add(send_at)
         key = f"{day.isoformat()}T{_format_time(local_time)}"
@@ -266,10 +264,11 @@ def plan_reminders(
 ) -> list[PlannedReminder]:
     """Return the reminders due in `(now, now + horizon]`, ordered by `send_at`.
 
-    `now` must be timezone-aware. Planning is deterministic: a later `now` yields the
-    same reminders (same keys, same instants) for the part of the window both runs
-    cover. See the module docstring for DST, quiet hours, the cap and when nothing
-    is planned.
+    `now` must be timezone-aware; `horizon` is elapsed time (added in UTC, so 24
+    hours stay 24 real hours across a DST change). Planning is deterministic: a later
+    `now` yields the same reminders (same keys, same instants) for the part of the
+    window both runs cover. See the module docstring for DST, quiet hours, the cap
+    and when nothing is planned.
     """
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -353,22 +352,29 @@ def _parse_hhmm(value: object) -> time | None:
     return None
 
 
+def _show(value: object) -> str:
+    # Echo bad input back briefly: a client may send anything, of any size.
+    shown = repr(value)
+    return shown if len(shown) <= 30 else shown[:27] + "..."
+
+
 class _Errors(dict[str, list[str]]):
     def add(self, field: str, message: str) -> None:
         self.setdefault(field, []).append(message)
 
 
-def _parse_times(value: object, errors: _Errors) -> tuple[time, ...] | None:
+def _parse_times(value: object, errors: _Errors, limit: int) -> tuple[time, ...] | None:
     if not isinstance(value, list) or not value:
         errors.add("times", 'Give a list of one or more local times, e.g. ["20:00"].')
         return None
-    if len(value) > MAX_TIMES:
-        errors.add("times", f"At most {MAX_TIMES} times a day.")
+    # More times than the daily cap could never all fire.
+    if len(value) > limit:
+        errors.add("times", f"No more than {limit} per day.")
     parsed: list[time] = []
     for item in value:
         parsed_time = _parse_hhmm(item)
         if parsed_time is None:
-            errors.add("times", f"{item!r} is not a time in HH:MM (00:00 to 23:59).")
+            errors.add("times", f"{_show(item)} is not a time in HH:MM (00:00 to 23:59).")
         elif parsed_time in parsed:
             errors.add("times", f"{item} is listed twice.")
         else:
@@ -383,7 +389,7 @@ def _parse_days(value: object, errors: _Errors) -> frozenset[int] | None:
     days: set[int] = set()
     for item in value:
         if not isinstance(item, str) or item not in DAY_NAMES:
-            errors.add("days", f"{item!r} is not one of {', '.join(DAY_NAMES)}.")
+            errors.add("days", f"{_show(item)} is not one of {', '.join(DAY_NAMES)}.")
         elif DAY_NAMES.index(item) in days:
             errors.add("days", f"{item} is listed twice.")
         else:
@@ -460,13 +466,13 @@ def settings_from_api(data: object, base: ReminderSettings | None = None) -> Rem
             timezone = None
     elif timezone is None:
         errors.add("timezone", "Missing data for required field.")
-    if timezone is None:
-        # Keep validating the other fields so the client sees every problem at once.
-        current = default_settings("UTC")
-    else:
-        current = base if base is not None else default_settings(timezone)
+    # With a bad time zone, keep validating the rest so every problem shows at once.
+    current = base if base is not None else default_settings(timezone or "UTC")
 
-    times = _parse_times(data["times"], errors) if "times" in data else current.times
+    if "times" in data:
+        times = _parse_times(data["times"], errors, limit=current.daily_cap)
+    else:
+        times = current.times
     days = _parse_days(data["days"], errors) if "days" in data else current.days
     quiet_start, quiet_end = current.quiet_start, current.quiet_end
     if "quiet_hours" in data:

@@ -23,8 +23,16 @@ PASSWORD_MAX_LENGTH = 1024
 
 @cache
 def iana_zones() -> frozenset[str]:
-    """The IANA time zone names this machine knows (tzdata is a dependency)."""
-    return frozenset(available_timezones())
+    """The IANA time zone names this machine knows (tzdata is a dependency).
+
+    The system's zoneinfo folder also holds files that are not zones ("localtime",
+    "posixrules", "Factory", the posix/ and right/ copies); those are left out.
+    """
+    not_zones = {"localtime", "posixrules", "Factory", "leapseconds", "tzdata.zi"}
+    return frozenset(
+        name for name in available_timezones()
+        if name not in not_zones and not name.startswith(("posix/", "right/"))
+    )
 
 
 def normalize_email(email: str) -> str:

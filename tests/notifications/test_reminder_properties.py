@@ -38,9 +38,10 @@ YEARS = (2025, 2028)  # transitions searched in [2025-01-01, 2028-01-01)
 
 # Times around typical transitions, plus the day's edges.
 EDGE_TIMES = [
-    time(h, m)
-    for h, m in [(0, 0), (0, 30), (1, 0), (1, 30), (1, 45), (2, 0), (2, 15), (2, 30)]
-    + [(2, 45), (3, 0), (3, 30), (3, 45), (20, 0), (23, 30), (23, 59)]
+    *(time(hour, minute) for hour in range(4) for minute in (0, 15, 30, 45)),
+    time(20, 0),
+    time(23, 30),
+    time(23, 59),
 ]
 LOCAL_TIMES = st.one_of(
     st.sampled_from(EDGE_TIMES), st.builds(time, st.integers(0, 23), st.integers(0, 59))
@@ -82,7 +83,8 @@ def instants(draw: st.DrawFn) -> tuple[str, datetime]:
     shift = timedelta(
         minutes=draw(st.integers(-3 * 24 * 60, 3 * 24 * 60)), seconds=draw(st.integers(0, 59))
     )
-    # Express `now` in some zone: only the instant may matter.
+    # Express `now` in some zone: only the instant may matter. (Tests add the horizon
+    # in UTC: adding to a zoned datetime is wall-clock arithmetic.)
     return zone, (base + shift).astimezone(ZoneInfo(draw(st.sampled_from(ZONES))))
 
 
@@ -160,12 +162,13 @@ def expected_instants(
 ) -> set[datetime]:
     tz = ZoneInfo(conf.timezone)
     found: set[datetime] = set()
+    end = now.astimezone(UTC) + horizon
     day = now.astimezone(tz).date() - timedelta(days=1)
-    while day <= (now + horizon).astimezone(tz).date():
+    while day <= end.astimezone(tz).date():
         if day.weekday() in conf.days and remaining(homework, day) > 0:
             fire = {expected_instant(conf.timezone, day, chosen) for chosen in conf.times}
             allowed = sorted(i for i in fire if not in_quiet_hours(conf, i.astimezone(tz).time()))
-            found.update(i for i in allowed[: conf.daily_cap] if now < i <= now + horizon)
+            found.update(i for i in allowed[: conf.daily_cap] if now < i <= end)
         day += timedelta(days=1)
     return found
 
@@ -196,9 +199,10 @@ def test_planned_reminders_keep_every_rule(
     conf, homework, now, horizon = case
     planned = plan_reminders(conf, homework, now, horizon)
     send_at = [r.send_at for r in planned]
+    end = now.astimezone(UTC) + horizon
 
     assert send_at == sorted(send_at)
-    assert all(now < s <= now + horizon for s in send_at)
+    assert all(now < s <= end for s in send_at)
     assert len({r.key for r in planned}) == len(planned)
     assert len(set(send_at)) == len(planned)
     for reminder in planned:
@@ -214,6 +218,7 @@ def test_planning_later_repeats_the_same_reminders(
     case: tuple[ReminderSettings, HomeworkState, datetime, timedelta], fraction: float
 ) -> None:
     conf, homework, now, horizon = case
+    now = now.astimezone(UTC)
     later = now + horizon * fraction
     first = plan_reminders(conf, homework, now, horizon)
     second = plan_reminders(conf, homework, later, horizon)

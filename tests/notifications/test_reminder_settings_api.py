@@ -157,9 +157,11 @@ def test_missing_fields_without_base_take_the_defaults() -> None:
     assert list(validate_settings({"paused": True})) == ["timezone"]
 
 
-def test_daily_cap_comes_from_the_base() -> None:
+def test_daily_cap_comes_from_the_base_and_limits_the_times() -> None:
     base = ReminderSettings("UTC", daily_cap=1)
-    assert settings_from_api(VALID, base).daily_cap == 1
+
+    assert settings_from_api(VALID | {"times": ["20:00"]}, base).daily_cap == 1
+    assert list(validate_settings(VALID, base)) == ["times"]  # two times, cap 1
 
 
 def test_changing_quiet_hours_over_a_chosen_time_blames_quiet_hours() -> None:
