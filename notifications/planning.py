@@ -146,7 +146,8 @@ class HomeworkState:
 
     The server fills it from the program engine in one pass:
 
-    * `week_start`: the Monday of the partner's current local week.
+    * `week_start`: the Monday of the partner's current local week, in the zone of
+      their `ReminderSettings.timezone` (the same zone the homework week uses).
     * `remaining_this_week`: sessions still due this week — the sum over the
       partner's own exercises (not on hold) of `max(0, per_week - done_this_week)`.
       Only "> 0" matters to the planner.

@@ -8,12 +8,15 @@ the partner about their own homework, never about the other partner (safety rule
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # planning imports this module; only the type is needed here
     from notifications.planning import ReminderSettings
+
+log = logging.getLogger(__name__)
 
 # Shown when the partner keeps the discreet default: reads like any wellbeing app.
 DISCREET_TITLE = "Reminder"

@@ -123,17 +123,6 @@ def load_settings(
     database_url = get("TANDEM_DATABASE_URL") or f"sqlite:///{instance_path / 'tandem.sqlite3'}"
     database_url = _validate_database_url("TANDEM_DATABASE_URL", database_url)
 
-    secret_key = get("TANDEM_SECRET_KEY") or _read_or_create(
-        instance_path / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48)
-    )
-    if len(secret_key) < 16:
-        raise ConfigError("TANDEM_SECRET_KEY", "too short (at least 16 characters)")
-
-    raw_keys = get("TANDEM_DATA_KEYS") or _read_or_create(
-        instance_path / DATA_KEYS_FILE, lambda: Fernet.generate_key().decode()
-    )
-    data_keys = _validate_data_keys("TANDEM_DATA_KEYS", raw_keys)
-
     notifier = (get("TANDEM_NOTIFIER") or "log").strip().lower()
     if notifier not in NOTIFIERS:
         raise ConfigError("TANDEM_NOTIFIER", f"unknown notifier {notifier!r} (expected log or fcm)")
@@ -152,6 +141,23 @@ def load_settings(
             "TANDEM_RATELIMIT_STORAGE", f"expected memory:// or redis://HOST:PORT, got {storage!r}"
         )
 
+    allow_signup = _flag(
+        "TANDEM_ALLOW_THERAPIST_SIGNUP", get("TANDEM_ALLOW_THERAPIST_SIGNUP"), True
+    )
+    ratelimit_enabled = _flag("TANDEM_RATELIMIT_ENABLED", get("TANDEM_RATELIMIT_ENABLED"), True)
+
+    # Secrets last: nothing is generated on disk for a configuration that is refused.
+    secret_key = get("TANDEM_SECRET_KEY") or _read_or_create(
+        instance_path / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48)
+    )
+    if len(secret_key) < 16:
+        raise ConfigError("TANDEM_SECRET_KEY", "too short (at least 16 characters)")
+
+    raw_keys = get("TANDEM_DATA_KEYS") or _read_or_create(
+        instance_path / DATA_KEYS_FILE, lambda: Fernet.generate_key().decode()
+    )
+    data_keys = _validate_data_keys("TANDEM_DATA_KEYS", raw_keys)
+
     return Settings(
         instance_path=instance_path,
         database_url=database_url,
@@ -159,9 +165,7 @@ def load_settings(
         data_keys=data_keys,
         notifier=notifier,
         firebase_credentials=firebase_credentials,
-        allow_therapist_signup=_flag(
-            "TANDEM_ALLOW_THERAPIST_SIGNUP", get("TANDEM_ALLOW_THERAPIST_SIGNUP"), True
-        ),
-        ratelimit_enabled=_flag("TANDEM_RATELIMIT_ENABLED", get("TANDEM_RATELIMIT_ENABLED"), True),
+        allow_therapist_signup=allow_signup,
+        ratelimit_enabled=ratelimit_enabled,
         ratelimit_storage=storage,
     )

@@ -1,0 +1,104 @@
+"""The `tandem` command line, including a real `tandem serve` on a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from flask import Flask
+
+from server.seeding import DEMO_PARTNERS, DEMO_THERAPIST
+from tests.factories import Api
+
+
+def test_seed_demo_is_idempotent_and_prints_logins(app: Flask, api: Api) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed", "--demo"])
+    second = runner.invoke(args=["seed", "--demo"])
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    assert DEMO_THERAPIST[0] in first.output and DEMO_THERAPIST[1] in first.output
+    assert first.output == second.output
+    therapist = api.login(DEMO_THERAPIST[0], DEMO_THERAPIST[1])
+    couples = api.call("GET", "/api/v1/couples", therapist).get_json()
+    assert len(couples) == 1
+    assert couples[0]["status"] == "active"
+    for email, password, _, _ in DEMO_PARTNERS:
+        partner = api.login(email, password)
+        assert partner.user["couple_id"] == couples[0]["id"]
+
+
+def test_create_therapist(app: Flask, api: Api) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["create-therapist", "--email", "Cli@Example.test", "--name", "Dr. Cli"],
+        input="a long password\na long password\n",
+    )
+    assert result.exit_code == 0, result.output
+    api.login("cli@example.test", "a long password")
+    again = runner.invoke(
+        args=["create-therapist", "--email", "cli@example.test", "--name", "Dr. Cli",
+              "--password", "another password"],
+    )
+    assert again.exit_code == 1
+    short = runner.invoke(
+        args=["create-therapist", "--email", "x@example.test", "--name", "X", "--password", "short"]
+    )
+    assert short.exit_code == 2
+    assert "password" in short.output
+
+
+def test_keys_generate_prints_a_valid_key(app: Flask) -> None:
+    from cryptography.fernet import Fernet
+
+    out = app.test_cli_runner().invoke(args=["keys", "generate"]).output.strip()
+    Fernet(out.encode())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_on_a_fresh_instance_migrates_seeds_and_serves(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    env["TANDEM_INSTANCE_PATH"] = str(tmp_path / "fresh")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from server.cli import main; main()", "serve", "--demo",
+         "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None, "tandem serve exited early"
+                assert time.monotonic() < deadline, "tandem serve did not come up"
+                time.sleep(0.2)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/auth/token",
+            data=json.dumps({"email": DEMO_THERAPIST[0], "password": DEMO_THERAPIST[1]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 200
+            assert json.load(r)["token_type"] == "Bearer"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert f"http://localhost:{port}/" in output
+    assert DEMO_THERAPIST[0] in output
+    assert (tmp_path / "fresh" / "tandem.sqlite3").exists()
