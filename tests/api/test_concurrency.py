@@ -1,0 +1,72 @@
+"""Races that only a real database with concurrent transactions can show (PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from flask import Flask
+
+from tests.factories import PASSWORD, Api, unique_email
+
+
+def race(app: Flask, calls: list[Callable[[], int]]) -> list[int]:
+    """Run the calls at the same moment, each on its own thread and connection."""
+    barrier = threading.Barrier(len(calls))
+    results: list[int] = [0] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def test_one_invite_accepted_twice_at_once_joins_one_person(
+    pg_url: str, app: Flask, api: Api
+) -> None:
+    therapist = api.therapist()
+    for _ in range(3):
+        couple = api.couple(therapist)
+        code = couple["invites"][0]["code"]
+
+        def accept(code: str = code) -> int:
+            body = {"email": unique_email(), "password": PASSWORD, "name": "Kim",
+                    "timezone": "Europe/Oslo"}
+            return app.test_client().post(f"/api/v1/invites/{code}/accept", json=body).status_code
+
+        assert sorted(race(app, [accept, accept])) == [201, 409]
+        seen = api.call("GET", f"/api/v1/couples/{couple['id']}", therapist).get_json()
+        assert len(seen["partners"]) == 1
+
+
+def test_one_refresh_token_used_twice_at_once_yields_one_pair(
+    pg_url: str, app: Flask, api: Api
+) -> None:
+    t = api.therapist()
+
+    def refresh() -> int:
+        return app.test_client().post(
+            "/api/v1/auth/refresh", json={"refresh_token": t.refresh_token}
+        ).status_code
+
+    statuses = race(app, [refresh, refresh])
+    assert sorted(statuses) == [200, 401]
+
+
+def test_same_email_signing_up_twice_at_once_creates_one_account(
+    pg_url: str, app: Flask, api: Api
+) -> None:
+    email = unique_email()
+
+    def sign_up() -> int:
+        return app.test_client().post(
+            "/api/v1/auth/therapists", json={"email": email, "password": PASSWORD, "name": "X"}
+        ).status_code
+
+    assert sorted(race(app, [sign_up, sign_up])) == [201, 409]
