@@ -23,11 +23,15 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `overrides` may hold `TANDEM_*` settings (instead of the
     environment) and Flask config keys; a bad setting raises `ConfigError`."""
     overrides = dict(overrides or {})
-    environ = {**os.environ, **{k: str(v) for k, v in overrides.items() if k.startswith("TANDEM_")
-                                and isinstance(v, str | int | Path)}}
-    instance_path = Path(
-        environ.get("TANDEM_INSTANCE_PATH") or Path.cwd() / "instance"
-    ).resolve()
+    environ = {
+        **os.environ,
+        **{
+            k: str(v)
+            for k, v in overrides.items()
+            if k.startswith("TANDEM_") and isinstance(v, str | int | Path)
+        },
+    }
+    instance_path = Path(environ.get("TANDEM_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
     settings = load_settings(instance_path, environ)
 
     app = Flask(__name__, instance_path=str(instance_path))
@@ -42,8 +46,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         RATELIMIT_HEADERS_ENABLED=True,
         JSON_SORT_KEYS=False,
     )
-    app.config.update({k: v for k, v in overrides.items() if not k.startswith("TANDEM_")
-                       or k == "TANDEM_PASSWORD_PROFILE"})
+    app.config.update(
+        {
+            k: v
+            for k, v in overrides.items()
+            if not k.startswith("TANDEM_") or k == "TANDEM_PASSWORD_PROFILE"
+        }
+    )
 
     import server.models  # noqa: F401 - every model must be mapped before first use
     from server import api, auth, crypto, errors, health
@@ -52,8 +61,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(
-        app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True,
-        compare_type=True, render_item=render_item,
+        app,
+        db,
+        directory=str(Path(__file__).parent / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+        render_item=render_item,
     )
     limiter.init_app(app)
     crypto.init_app(app)

@@ -79,7 +79,7 @@ def hash_token(token: str) -> str:
 class TokenPair:
     access_token: str
     refresh_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
     expires_in: int = int(ACCESS_TOKEN_TTL.total_seconds())
 
 
@@ -161,7 +161,9 @@ def _revoke_for_reuse(session: LoginSession) -> None:
     log.warning("refresh token reuse detected; revoking login session %s", session.id)
     revoke_session(session_id=session.id, reason="refresh_reuse")
     record_event(
-        actor_id=session.user_id, action="session.revoked_reuse", object_type="session",
+        actor_id=session.user_id,
+        action="session.revoked_reuse",
+        object_type="session",
         object_id=session.id,
     )
     # Commit the revocation even though the request fails.
@@ -176,9 +178,7 @@ def authenticate_request() -> tuple[User, str]:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Authentication is required: send a valid access token.")
     try:
-        payload = _serializer().loads(
-            token.strip(), max_age=int(ACCESS_TOKEN_TTL.total_seconds())
-        )
+        payload = _serializer().loads(token.strip(), max_age=int(ACCESS_TOKEN_TTL.total_seconds()))
     except SignatureExpired:
         raise Unauthorized("The access token has expired.", code="token_expired") from None
     except BadSignature:

@@ -122,7 +122,9 @@ def _create_app(*_: Any) -> Flask:
 
 def main() -> None:
     """Entry point of the `tandem` console script."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     cli = FlaskGroup(
         name="tandem",
         create_app=_create_app,

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 NOTIFIERS = ("log", "fcm")
 RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster")
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
 DATA_KEYS_FILE = "data_keys"
 
 
@@ -81,7 +81,9 @@ def _validate_database_url(variable: str, url: str) -> str:
         parsed = make_url(url)
         parsed.get_dialect()
     except (ArgumentError, ValueError) as exc:
-        raise ConfigError(variable, f"not a valid database URL ({exc.__class__.__name__})") from None
+        raise ConfigError(
+            variable, f"not a valid database URL ({exc.__class__.__name__})"
+        ) from None
     except NoSuchModuleError:
         raise ConfigError(variable, f"unsupported database {url.split(':', 1)[0]!r}") from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
@@ -105,9 +107,7 @@ def _validate_data_keys(variable: str, raw: str) -> tuple[str, ...]:
     return keys
 
 
-def load_settings(
-    instance_path: Path, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate the environment (or `environ`) and fill generated secrets from the instance."""
     env = dict(os.environ if environ is None else environ)
 
@@ -118,7 +118,9 @@ def load_settings(
     try:
         instance_path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError("TANDEM_INSTANCE_PATH", f"cannot create {instance_path}: {exc.strerror}") from None
+        raise ConfigError(
+            "TANDEM_INSTANCE_PATH", f"cannot create {instance_path}: {exc.strerror}"
+        ) from None
 
     database_url = get("TANDEM_DATABASE_URL") or f"sqlite:///{instance_path / 'tandem.sqlite3'}"
     database_url = _validate_database_url("TANDEM_DATABASE_URL", database_url)
@@ -132,7 +134,9 @@ def load_settings(
         if firebase_credentials is None:
             raise ConfigError("TANDEM_FIREBASE_CREDENTIALS", "required when TANDEM_NOTIFIER=fcm")
         if not firebase_credentials.is_file():
-            raise ConfigError("TANDEM_FIREBASE_CREDENTIALS", f"no such file: {firebase_credentials}")
+            raise ConfigError(
+                "TANDEM_FIREBASE_CREDENTIALS", f"no such file: {firebase_credentials}"
+            )
 
     storage = (get("TANDEM_RATELIMIT_STORAGE") or "memory://").strip()
     scheme = storage.split("://", 1)[0] if "://" in storage else ""

@@ -42,7 +42,10 @@ def seed_demo() -> Iterator[str]:
             couple.invites, DEMO_PARTNERS, strict=True
         ):
             accept_invite(
-                code=invite_code(invite) or "", email=p_email, password=p_password, name=p_name,
+                code=invite_code(invite) or "",
+                email=p_email,
+                password=p_password,
+                name=p_name,
                 timezone=tz,
             )
         db.session.commit()

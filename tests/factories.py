@@ -58,12 +58,18 @@ class Api:
         assert r.status_code == 201, r.get_json()
         return self.login(email, user=r.get_json())
 
-    def login(self, email: str, password: str = PASSWORD, user: dict[str, Any] | None = None) -> Actor:
+    def login(
+        self, email: str, password: str = PASSWORD, user: dict[str, Any] | None = None
+    ) -> Actor:
         r = self.client.post("/api/v1/auth/token", json={"email": email, "password": password})
         assert r.status_code == 200, r.get_json()
         tokens = r.get_json()
-        actor = Actor(user=user or {}, access_token=tokens["access_token"],
-                      refresh_token=tokens["refresh_token"], password=password)
+        actor = Actor(
+            user=user or {},
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            password=password,
+        )
         if not actor.user:
             actor.user = self.call("GET", "/api/v1/me", actor).get_json()
         return actor
@@ -74,7 +80,11 @@ class Api:
         return r.get_json()  # type: ignore[no-any-return]
 
     def join(
-        self, code: str, email: str | None = None, name: str = "Sam", timezone: str = "Europe/Berlin"
+        self,
+        code: str,
+        email: str | None = None,
+        name: str = "Sam",
+        timezone: str = "Europe/Berlin",
     ) -> Actor:
         email = email or unique_email("partner")
         r = self.client.post(
@@ -83,8 +93,11 @@ class Api:
         )
         assert r.status_code == 201, r.get_json()
         body = r.get_json()
-        return Actor(user=body["user"], access_token=body["access_token"],
-                     refresh_token=body["refresh_token"])
+        return Actor(
+            user=body["user"],
+            access_token=body["access_token"],
+            refresh_token=body["refresh_token"],
+        )
 
     def couple_with_partners(
         self, therapist: Actor, timezones: tuple[str, str] = ("Europe/Berlin", "Europe/Berlin")
@@ -114,6 +127,11 @@ def build_world(api: Api) -> World:
     couple, a, b = api.couple_with_partners(therapist)
     other_couple, c, _ = api.couple_with_partners(therapist)
     return World(
-        therapist=therapist, other_therapist=other_therapist, couple=couple, client=a,
-        partner=b, other_client=c, other_couple=other_couple,
+        therapist=therapist,
+        other_therapist=other_therapist,
+        couple=couple,
+        client=a,
+        partner=b,
+        other_client=c,
+        other_couple=other_couple,
     )

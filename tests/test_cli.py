@@ -44,8 +44,15 @@ def test_create_therapist(app: Flask, api: Api) -> None:
     assert result.exit_code == 0, result.output
     api.login("cli@example.test", "a long password")
     again = runner.invoke(
-        args=["create-therapist", "--email", "cli@example.test", "--name", "Dr. Cli",
-              "--password", "another password"],
+        args=[
+            "create-therapist",
+            "--email",
+            "cli@example.test",
+            "--name",
+            "Dr. Cli",
+            "--password",
+            "another password",
+        ],
     )
     assert again.exit_code == 1
     short = runner.invoke(
@@ -73,9 +80,21 @@ def test_serve_on_a_fresh_instance_migrates_seeds_and_serves(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
     env["TANDEM_INSTANCE_PATH"] = str(tmp_path / "fresh")
     process = subprocess.Popen(
-        [sys.executable, "-c", "from server.cli import main; main()", "serve", "--demo",
-         "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from server.cli import main; main()",
+            "serve",
+            "--demo",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60

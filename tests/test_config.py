@@ -34,8 +34,9 @@ def test_first_start_creates_the_instance_and_secret_files_0600(tmp_path: Path) 
 def test_environment_values_win_over_generated_ones(tmp_path: Path) -> None:
     key = Fernet.generate_key().decode()
     old = Fernet.generate_key().decode()
-    app = create_app(settings(tmp_path, TANDEM_SECRET_KEY="s" * 40,
-                              TANDEM_DATA_KEYS=f"{key}, {old}"))
+    app = create_app(
+        settings(tmp_path, TANDEM_SECRET_KEY="s" * 40, TANDEM_DATA_KEYS=f"{key}, {old}")
+    )
     assert app.config["SECRET_KEY"] == "s" * 40
     assert app.config["TANDEM_SETTINGS"].data_keys == (key, old)
 
@@ -54,8 +55,10 @@ def test_environment_values_win_over_generated_ones(tmp_path: Path) -> None:
         ({"TANDEM_RATELIMIT_ENABLED": "2"}, "TANDEM_RATELIMIT_ENABLED"),
         ({"TANDEM_RATELIMIT_STORAGE": "memcached://x"}, "TANDEM_RATELIMIT_STORAGE"),
         ({"TANDEM_NOTIFIER": "fcm"}, "TANDEM_FIREBASE_CREDENTIALS"),
-        ({"TANDEM_NOTIFIER": "fcm", "TANDEM_FIREBASE_CREDENTIALS": "/nonexistent.json"},
-         "TANDEM_FIREBASE_CREDENTIALS"),
+        (
+            {"TANDEM_NOTIFIER": "fcm", "TANDEM_FIREBASE_CREDENTIALS": "/nonexistent.json"},
+            "TANDEM_FIREBASE_CREDENTIALS",
+        ),
     ],
 )
 def test_bad_settings_stop_start_up_naming_the_variable(
@@ -71,9 +74,15 @@ def test_the_cli_reports_a_bad_setting_in_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "TANDEM_INSTANCE_PATH": str(tmp_path), "TANDEM_NOTIFIER": "pigeon"}
     result = subprocess.run(
         [sys.executable, "-c", "from server.cli import main; main()", "db", "current"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == ["tandem: configuration error: TANDEM_NOTIFIER: unknown notifier 'pigeon' "
-                     "(expected log or fcm)"]
+    assert lines == [
+        "tandem: configuration error: TANDEM_NOTIFIER: unknown notifier 'pigeon' "
+        "(expected log or fcm)"
+    ]

@@ -76,7 +76,10 @@ def refresh_token(body: dict[str, str]) -> object:
 def logout() -> None:
     """End this login: its access and refresh tokens stop working."""
     revoke_session(session_id=g.session_id, reason="logout")
-    record_event(actor_id=g.user.id, action="session.logged_out", object_type="session",
-                 object_id=g.session_id)
+    record_event(
+        actor_id=g.user.id,
+        action="session.logged_out",
+        object_type="session",
+        object_id=g.session_id,
+    )
     return None
-

@@ -71,8 +71,9 @@ class CoupleItem(MethodView):
     @blp.alt_response(404, description="No such couple, or not yours")
     def get(self, couple_id: str) -> object:
         """One of the caller's couples."""
-        return couple_view(couples.get_couple_for_therapist(therapist=current_user(),
-                                                            couple_id=couple_id))
+        return couple_view(
+            couples.get_couple_for_therapist(therapist=current_user(), couple_id=couple_id)
+        )
 
 
 @blp.route("/<couple_id>/invites/<int:slot>/reissue", methods=["POST"])

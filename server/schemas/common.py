@@ -19,7 +19,7 @@ def validate_not_blank(value: str) -> None:
         raise ValidationError("Must not be blank.")
 
 
-def Password() -> fields.String:  # noqa: N802 - a field factory reads like a field class
+def Password() -> fields.String:
     return fields.String(
         required=True,
         load_only=True,
@@ -31,7 +31,7 @@ def Password() -> fields.String:  # noqa: N802 - a field factory reads like a fi
     )
 
 
-def Name(required: bool = True) -> fields.String:  # noqa: N802
+def Name(required: bool = True) -> fields.String:
     return fields.String(
         required=required,
         validate=[validate.Length(min=1, max=100), validate_not_blank],
@@ -39,7 +39,7 @@ def Name(required: bool = True) -> fields.String:  # noqa: N802
     )
 
 
-def Timezone(required: bool = True) -> fields.String:  # noqa: N802
+def Timezone(required: bool = True) -> fields.String:
     return fields.String(
         required=required,
         validate=validate_timezone,

@@ -30,7 +30,8 @@ def iana_zones() -> frozenset[str]:
     """
     not_zones = {"localtime", "posixrules", "Factory", "leapseconds", "tzdata.zi"}
     return frozenset(
-        name for name in available_timezones()
+        name
+        for name in available_timezones()
         if name not in not_zones and not name.startswith(("posix/", "right/"))
     )
 

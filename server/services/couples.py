@@ -73,8 +73,11 @@ def create_couple(*, therapist: User, label: str) -> Couple:
         db.session.add(_new_invite(couple, slot))
     db.session.flush()
     record_event(
-        actor_id=therapist.id, action="couple.created", object_type="couple",
-        object_id=couple.id, couple_id=couple.id,
+        actor_id=therapist.id,
+        action="couple.created",
+        object_type="couple",
+        object_id=couple.id,
+        couple_id=couple.id,
     )
     return couple
 
@@ -126,7 +129,11 @@ def accept_invite(
             code="invite_expired",
         )
     user = create_user(
-        email=email, password=password, name=name, role=CLIENT, timezone=timezone,
+        email=email,
+        password=password,
+        name=name,
+        role=CLIENT,
+        timezone=timezone,
         couple_id=invite.couple_id,
     )
     # Claim the invite with a conditional update: of two concurrent acceptances,
@@ -140,8 +147,11 @@ def accept_invite(
     if claimed.rowcount != 1:
         raise Conflict("This invite code has already been used.", code="invite_used")
     record_event(
-        actor_id=user.id, action="invite.accepted", object_type="invite",
-        object_id=invite.id, couple_id=invite.couple_id,
+        actor_id=user.id,
+        action="invite.accepted",
+        object_type="invite",
+        object_id=invite.id,
+        couple_id=invite.couple_id,
     )
     tokens = start_session(user=user)
     return user, tokens
@@ -161,7 +171,10 @@ def reissue_invite(*, therapist: User, couple_id: str, slot: int) -> Invite:
     db.session.add(invite)
     db.session.flush()
     record_event(
-        actor_id=therapist.id, action="invite.reissued", object_type="invite",
-        object_id=invite.id, couple_id=couple.id,
+        actor_id=therapist.id,
+        action="invite.reissued",
+        object_type="invite",
+        object_id=invite.id,
+        couple_id=couple.id,
     )
     return invite

@@ -16,8 +16,11 @@ from tests.factories import PASSWORD, Api, unique_email
 
 
 def test_sign_up_returns_the_user_without_password(api: Api) -> None:
-    r = api.call("POST", "/api/v1/auth/therapists",
-                 json={"email": "Dr.Lee@Example.TEST", "password": PASSWORD, "name": "Dr. Lee"})
+    r = api.call(
+        "POST",
+        "/api/v1/auth/therapists",
+        json={"email": "Dr.Lee@Example.TEST", "password": PASSWORD, "name": "Dr. Lee"},
+    )
     assert r.status_code == 201
     body = r.get_json()
     assert body["email"] == "dr.lee@example.test"
@@ -29,8 +32,11 @@ def test_sign_up_returns_the_user_without_password(api: Api) -> None:
 
 def test_emails_are_unique_whatever_the_case(api: Api) -> None:
     api.therapist(email="same@example.test")
-    r = api.call("POST", "/api/v1/auth/therapists",
-                 json={"email": "SAME@example.test", "password": PASSWORD, "name": "Twin"})
+    r = api.call(
+        "POST",
+        "/api/v1/auth/therapists",
+        json={"email": "SAME@example.test", "password": PASSWORD, "name": "Twin"},
+    )
     assert r.status_code == 409
     assert r.content_type == "application/problem+json"
     # and sign-in works with any case
@@ -73,8 +79,9 @@ def test_sign_up_can_be_switched_off(tmp_path, database_url: str, clean_db: None
 
 def test_token_pair_shape(api: Api) -> None:
     t = api.therapist()
-    r = api.call("POST", "/api/v1/auth/token",
-                 json={"email": t.user["email"], "password": PASSWORD})
+    r = api.call(
+        "POST", "/api/v1/auth/token", json={"email": t.user["email"], "password": PASSWORD}
+    )
     body = r.get_json()
     assert r.status_code == 200
     assert body["token_type"] == "Bearer"
@@ -84,10 +91,14 @@ def test_token_pair_shape(api: Api) -> None:
 
 def test_unknown_email_and_wrong_password_answer_alike(api: Api) -> None:
     t = api.therapist()
-    wrong = api.call("POST", "/api/v1/auth/token",
-                     json={"email": t.user["email"], "password": "wrong password!"})
-    unknown = api.call("POST", "/api/v1/auth/token",
-                       json={"email": "nobody@example.test", "password": "wrong password!"})
+    wrong = api.call(
+        "POST", "/api/v1/auth/token", json={"email": t.user["email"], "password": "wrong password!"}
+    )
+    unknown = api.call(
+        "POST",
+        "/api/v1/auth/token",
+        json={"email": "nobody@example.test", "password": "wrong password!"},
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.get_json() == unknown.get_json()
 
@@ -120,8 +131,12 @@ def test_refresh_rotates_and_spends_the_old_token(api: Api) -> None:
     assert r.status_code == 200
     pair = r.get_json()
     assert pair["refresh_token"] != t.refresh_token
-    assert api.call("GET", "/api/v1/me",
-                    headers={"Authorization": f"Bearer {pair['access_token']}"}).status_code == 200
+    assert (
+        api.call(
+            "GET", "/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"}
+        ).status_code
+        == 200
+    )
 
 
 def test_reusing_a_spent_refresh_token_ends_the_whole_login(api: Api) -> None:
@@ -193,23 +208,35 @@ def test_tokens_are_stored_only_as_hashes(api: Api, app: Flask) -> None:
 def test_ten_failed_sign_ins_per_account_then_429(api: Api) -> None:
     t = api.therapist()
     for _ in range(10):
-        r = api.call("POST", "/api/v1/auth/token",
-                     json={"email": t.user["email"], "password": "wrong password!"})
+        r = api.call(
+            "POST",
+            "/api/v1/auth/token",
+            json={"email": t.user["email"], "password": "wrong password!"},
+        )
         assert r.status_code == 401
-    blocked = api.call("POST", "/api/v1/auth/token",
-                       json={"email": t.user["email"], "password": PASSWORD})
+    blocked = api.call(
+        "POST", "/api/v1/auth/token", json={"email": t.user["email"], "password": PASSWORD}
+    )
     assert blocked.status_code == 429
     assert blocked.content_type == "application/problem+json"
     assert blocked.get_json()["status"] == 429
     assert "Retry-After" in blocked.headers
     # another account is not affected
     other = api.therapist()
-    assert api.call("POST", "/api/v1/auth/token",
-                    json={"email": other.user["email"], "password": PASSWORD}).status_code == 200
+    assert (
+        api.call(
+            "POST", "/api/v1/auth/token", json={"email": other.user["email"], "password": PASSWORD}
+        ).status_code
+        == 200
+    )
 
 
 def test_successful_sign_ins_do_not_count_against_the_limit(api: Api) -> None:
     t = api.therapist()
     for _ in range(12):
-        assert api.call("POST", "/api/v1/auth/token",
-                        json={"email": t.user["email"], "password": PASSWORD}).status_code == 200
+        assert (
+            api.call(
+                "POST", "/api/v1/auth/token", json={"email": t.user["email"], "password": PASSWORD}
+            ).status_code
+            == 200
+        )

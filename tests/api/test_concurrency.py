@@ -36,8 +36,12 @@ def test_one_invite_accepted_twice_at_once_joins_one_person(
         code = couple["invites"][0]["code"]
 
         def accept(code: str = code) -> int:
-            body = {"email": unique_email(), "password": PASSWORD, "name": "Kim",
-                    "timezone": "Europe/Oslo"}
+            body = {
+                "email": unique_email(),
+                "password": PASSWORD,
+                "name": "Kim",
+                "timezone": "Europe/Oslo",
+            }
             return app.test_client().post(f"/api/v1/invites/{code}/accept", json=body).status_code
 
         assert sorted(race(app, [accept, accept])) == [201, 409]
@@ -51,9 +55,11 @@ def test_one_refresh_token_used_twice_at_once_yields_one_pair(
     t = api.therapist()
 
     def refresh() -> int:
-        return app.test_client().post(
-            "/api/v1/auth/refresh", json={"refresh_token": t.refresh_token}
-        ).status_code
+        return (
+            app.test_client()
+            .post("/api/v1/auth/refresh", json={"refresh_token": t.refresh_token})
+            .status_code
+        )
 
     statuses = race(app, [refresh, refresh])
     assert sorted(statuses) == [200, 401]
@@ -65,8 +71,12 @@ def test_same_email_signing_up_twice_at_once_creates_one_account(
     email = unique_email()
 
     def sign_up() -> int:
-        return app.test_client().post(
-            "/api/v1/auth/therapists", json={"email": email, "password": PASSWORD, "name": "X"}
-        ).status_code
+        return (
+            app.test_client()
+            .post(
+                "/api/v1/auth/therapists", json={"email": email, "password": PASSWORD, "name": "X"}
+            )
+            .status_code
+        )
 
     assert sorted(race(app, [sign_up, sign_up])) == [201, 409]

@@ -19,8 +19,13 @@ CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$")
 
 
 def accept(api: Api, code: str, **overrides: object):  # type: ignore[no-untyped-def]
-    body = {"email": unique_email(), "password": PASSWORD, "name": "Kim",
-            "timezone": "America/New_York", **overrides}
+    body = {
+        "email": unique_email(),
+        "password": PASSWORD,
+        "name": "Kim",
+        "timezone": "America/New_York",
+        **overrides,
+    }
     return api.call("POST", f"/api/v1/invites/{code}/accept", json=body)
 
 
@@ -38,13 +43,15 @@ def test_creating_a_couple_issues_two_distinct_invite_codes(api: Api) -> None:
     assert len(codes) == 2 and codes[0] != codes[1]
     assert all(CODE.match(c) for c in codes)
     assert [i["slot"] for i in couple["invites"]] == [1, 2]
-    assert all(i["status"] == "pending" and i["expires_at"].endswith("Z")
-               for i in couple["invites"])
+    assert all(
+        i["status"] == "pending" and i["expires_at"].endswith("Z") for i in couple["invites"]
+    )
 
 
 def test_invite_codes_expire_after_14_days_by_default(api: Api) -> None:
     couple = api.couple(api.therapist())
     from datetime import datetime
+
     expires = datetime.fromisoformat(couple["invites"][0]["expires_at"])
     assert timedelta(days=13, hours=23) < expires - utcnow() <= timedelta(days=14)
 
@@ -56,7 +63,9 @@ def test_invite_codes_are_high_entropy() -> None:
     assert all(len(c.replace("-", "")) == 16 for c in codes)
 
 
-@pytest.mark.parametrize("typed", ["abcd-efgh-jkmn-pqrs", "ABCDEFGHJKMNPQRS", "abcd efgh jkmn pqrs"])
+@pytest.mark.parametrize(
+    "typed", ["abcd-efgh-jkmn-pqrs", "ABCDEFGHJKMNPQRS", "abcd efgh jkmn pqrs"]
+)
 def test_codes_are_forgiving_to_type(typed: str) -> None:
     assert normalize_invite_code(typed) == "ABCDEFGHJKMNPQRS"
     assert normalize_invite_code("O0-Il") == "0011"
@@ -77,8 +86,9 @@ def test_accepting_an_invite_joins_the_couple_and_signs_in(api: Api) -> None:
     me = api.call("GET", "/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.get_json()["couple_id"] == couple["id"]
     seen = api.call("GET", f"/api/v1/couples/{couple['id']}", t).get_json()
-    assert seen["partners"] == [{"id": body["user"]["id"], "name": "Kim",
-                                 "timezone": "America/New_York"}]
+    assert seen["partners"] == [
+        {"id": body["user"]["id"], "name": "Kim", "timezone": "America/New_York"}
+    ]
     assert seen["invites"][0]["status"] == "accepted"
     assert seen["invites"][0]["code"] is None
     assert seen["status"] == "invited"
@@ -174,8 +184,12 @@ def test_reissue_replaces_an_unused_code(api: Api) -> None:
     assert new != old and CODE.match(new)
     assert accept(api, old).status_code == 404
     assert accept(api, new).status_code == 201
-    assert api.call("POST", f"/api/v1/couples/{couple['id']}/invites/1/reissue", t).status_code == 409
-    assert api.call("POST", f"/api/v1/couples/{couple['id']}/invites/3/reissue", t).status_code == 404
+    assert (
+        api.call("POST", f"/api/v1/couples/{couple['id']}/invites/1/reissue", t).status_code == 409
+    )
+    assert (
+        api.call("POST", f"/api/v1/couples/{couple['id']}/invites/3/reissue", t).status_code == 404
+    )
 
 
 def test_couples_list_is_the_callers_own_and_paginated(api: Api) -> None:
@@ -186,13 +200,15 @@ def test_couples_list_is_the_callers_own_and_paginated(api: Api) -> None:
     r = api.call("GET", "/api/v1/couples?page=1&page_size=2", t)
     assert r.status_code == 200
     import json
+
     meta = json.loads(r.headers["X-Pagination"])
     assert meta["total"] == 3 and meta["total_pages"] == 2
     page1 = r.get_json()
     page2 = api.call("GET", "/api/v1/couples?page=2&page_size=2", t).get_json()
     assert {c["id"] for c in page1 + page2} == set(ids)
-    assert all(set(c["summary"]) >= {"current_stage", "adherence_this_week", "open_alerts"}
-               for c in page1)
+    assert all(
+        set(c["summary"]) >= {"current_stage", "adherence_this_week", "open_alerts"} for c in page1
+    )
 
 
 @pytest.mark.parametrize("query", ["page=0", "page_size=101", "page=abc", "page_size=-1"])

@@ -31,8 +31,10 @@ def test_wrong_method_is_problem_405_with_allow(api: Api) -> None:
     assert "POST" in r.headers["Allow"]
 
 
-@pytest.mark.parametrize("path", ["/api/v1/auth/therapists", "/api/v1/auth/token",
-                                  "/api/v1/invites/ABCD-EFGH-JKMN-PQRS/accept"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/auth/therapists", "/api/v1/auth/token", "/api/v1/invites/ABCD-EFGH-JKMN-PQRS/accept"],
+)
 def test_malformed_json_is_problem_400(api: Api, path: str) -> None:
     r = api.call("POST", path, data='{"email": ', content_type="application/json")
     assert_problem(r, 400)
@@ -61,8 +63,9 @@ def test_body_over_one_mebibyte_is_problem_413(api: Api) -> None:
 
 
 def test_validation_errors_name_each_field(api: Api) -> None:
-    r = api.call("POST", "/api/v1/auth/therapists",
-                 json={"email": "bad", "password": 3, "extra": True})
+    r = api.call(
+        "POST", "/api/v1/auth/therapists", json={"email": "bad", "password": 3, "extra": True}
+    )
     body = assert_problem(r, 422)
     assert set(body["errors"]) == {"email", "password", "name", "extra"}
     assert all(isinstance(m, list) and m for m in body["errors"].values())
@@ -74,8 +77,9 @@ def test_missing_body_is_422_naming_required_fields(api: Api) -> None:
 
 
 def test_huge_field_values_are_422_not_500(api: Api) -> None:
-    r = api.call("POST", "/api/v1/auth/token",
-                 json={"email": "a@example.test", "password": "p" * 5000})
+    r = api.call(
+        "POST", "/api/v1/auth/token", json={"email": "a@example.test", "password": "p" * 5000}
+    )
     assert_problem(r, 422)
 
 
@@ -96,6 +100,7 @@ def test_unexpected_errors_are_a_generic_problem_500(
 
 
 def test_passwords_are_never_echoed(api: Api) -> None:
-    r = api.call("POST", "/api/v1/auth/therapists",
-                 json={"email": "bad", "password": PASSWORD, "name": "x"})
+    r = api.call(
+        "POST", "/api/v1/auth/therapists", json={"email": "bad", "password": PASSWORD, "name": "x"}
+    )
     assert PASSWORD not in r.get_data(as_text=True)

@@ -21,7 +21,9 @@ def test_me_for_a_therapist_and_a_client(api: Api) -> None:
 
 def test_patch_me_changes_name_and_time_zone(api: Api) -> None:
     _, a, _ = api.couple_with_partners(api.therapist())
-    r = api.call("PATCH", "/api/v1/me", a, json={"name": "Alexandra", "timezone": "Pacific/Chatham"})
+    r = api.call(
+        "PATCH", "/api/v1/me", a, json={"name": "Alexandra", "timezone": "Pacific/Chatham"}
+    )
     assert r.status_code == 200
     assert r.get_json()["name"] == "Alexandra"
     assert api.call("GET", "/api/v1/me", a).get_json()["timezone"] == "Pacific/Chatham"

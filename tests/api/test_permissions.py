@@ -1,4 +1,4 @@
-"""The permission matrix: every route of the app × every kind of caller → status.
+"""The permission matrix: every route of the app x every kind of caller → status.
 
 The table is checked against the app's URL map, so a route added without an entry
 here fails `test_every_route_is_in_the_matrix`. Later issues extend the table.
@@ -54,8 +54,13 @@ def signed_in(status: int) -> dict[str, int]:
 
 def therapist_only(own: int, others: int = 404) -> dict[str, int]:
     """A therapist route about the main couple: clients 403, the other therapist 404."""
-    return {"anonymous": 401, "client": 403, "other_partner": 403, "therapist": own,
-            "other_therapist": others}
+    return {
+        "anonymous": 401,
+        "client": 403,
+        "other_partner": 403,
+        "therapist": own,
+        "other_therapist": others,
+    }
 
 
 def fresh_couple_id(api: Api, world: World) -> str:
@@ -68,32 +73,74 @@ CASES = [
     Case("/static/<path:filename>", "GET", lambda a, w: "/static/missing.css", everyone(404)),
     Case("/api/v1/openapi.json", "GET", lambda a, w: "/api/v1/openapi.json", everyone(200)),
     Case("/api/v1/docs", "GET", lambda a, w: "/api/v1/docs", everyone(200)),
-    Case("/api/v1/docs/static/<path:filename>", "GET",
-         lambda a, w: "/api/v1/docs/static/swagger-ui.css", everyone(200)),
-    Case("/api/v1/auth/therapists", "POST", lambda a, w: "/api/v1/auth/therapists",
-         everyone(201),
-         body=lambda a, w: {"email": unique_email(), "password": PASSWORD, "name": "Dr. New"}),
-    Case("/api/v1/auth/token", "POST", lambda a, w: "/api/v1/auth/token", everyone(200),
-         body=lambda a, w: {"email": w.therapist.user["email"], "password": PASSWORD}),
-    Case("/api/v1/auth/refresh", "POST", lambda a, w: "/api/v1/auth/refresh", everyone(200),
-         body=lambda a, w: {"refresh_token": a.login(w.partner.user["email"]).refresh_token}),
+    Case(
+        "/api/v1/docs/static/<path:filename>",
+        "GET",
+        lambda a, w: "/api/v1/docs/static/swagger-ui.css",
+        everyone(200),
+    ),
+    Case(
+        "/api/v1/auth/therapists",
+        "POST",
+        lambda a, w: "/api/v1/auth/therapists",
+        everyone(201),
+        body=lambda a, w: {"email": unique_email(), "password": PASSWORD, "name": "Dr. New"},
+    ),
+    Case(
+        "/api/v1/auth/token",
+        "POST",
+        lambda a, w: "/api/v1/auth/token",
+        everyone(200),
+        body=lambda a, w: {"email": w.therapist.user["email"], "password": PASSWORD},
+    ),
+    Case(
+        "/api/v1/auth/refresh",
+        "POST",
+        lambda a, w: "/api/v1/auth/refresh",
+        everyone(200),
+        body=lambda a, w: {"refresh_token": a.login(w.partner.user["email"]).refresh_token},
+    ),
     Case("/api/v1/auth/logout", "POST", lambda a, w: "/api/v1/auth/logout", signed_in(204)),
-    Case("/api/v1/invites/<code>/accept", "POST",
-         lambda a, w: f"/api/v1/invites/{a.couple(w.therapist)['invites'][0]['code']}/accept",
-         everyone(201),
-         body=lambda a, w: {"email": unique_email(), "password": PASSWORD, "name": "Kim",
-                            "timezone": "Europe/Paris"}),
+    Case(
+        "/api/v1/invites/<code>/accept",
+        "POST",
+        lambda a, w: f"/api/v1/invites/{a.couple(w.therapist)['invites'][0]['code']}/accept",
+        everyone(201),
+        body=lambda a, w: {
+            "email": unique_email(),
+            "password": PASSWORD,
+            "name": "Kim",
+            "timezone": "Europe/Paris",
+        },
+    ),
     Case("/api/v1/me", "GET", lambda a, w: "/api/v1/me", signed_in(200)),
-    Case("/api/v1/me", "PATCH", lambda a, w: "/api/v1/me", signed_in(200),
-         body=lambda a, w: {"name": "Renamed"}),
+    Case(
+        "/api/v1/me",
+        "PATCH",
+        lambda a, w: "/api/v1/me",
+        signed_in(200),
+        body=lambda a, w: {"name": "Renamed"},
+    ),
     Case("/api/v1/couples", "GET", lambda a, w: "/api/v1/couples", therapist_only(200, 200)),
-    Case("/api/v1/couples", "POST", lambda a, w: "/api/v1/couples", therapist_only(201, 201),
-         body=lambda a, w: {"label": "New couple"}),
-    Case("/api/v1/couples/<couple_id>", "GET",
-         lambda a, w: f"/api/v1/couples/{w.couple['id']}", therapist_only(200)),
-    Case("/api/v1/couples/<couple_id>/invites/<int:slot>/reissue", "POST",
-         lambda a, w: f"/api/v1/couples/{fresh_couple_id(a, w)}/invites/1/reissue",
-         therapist_only(201)),
+    Case(
+        "/api/v1/couples",
+        "POST",
+        lambda a, w: "/api/v1/couples",
+        therapist_only(201, 201),
+        body=lambda a, w: {"label": "New couple"},
+    ),
+    Case(
+        "/api/v1/couples/<couple_id>",
+        "GET",
+        lambda a, w: f"/api/v1/couples/{w.couple['id']}",
+        therapist_only(200),
+    ),
+    Case(
+        "/api/v1/couples/<couple_id>/invites/<int:slot>/reissue",
+        "POST",
+        lambda a, w: f"/api/v1/couples/{fresh_couple_id(a, w)}/invites/1/reissue",
+        therapist_only(201),
+    ),
 ]
 
 _CASES_BY_KEY = {case.key: case for case in CASES}
