@@ -137,6 +137,7 @@ def _item_label(data: object, position: int) -> str:
 def _scan(root: Path) -> tuple[Catalog, list[Problem]]:
     """Read and validate everything under `root`; returns what is valid and all problems."""
     problems: list[Problem] = []
+    all_slugs_known = True
 
     def report(shown: str, label: str, issues: Issues) -> None:
         problems.extend(Problem(shown, label, path, message) for path, message in issues)
@@ -144,7 +145,11 @@ def _scan(root: Path) -> tuple[Catalog, list[Problem]]:
     exercises: dict[str, Exercise] = {}
     defined_in: dict[str, str] = {}  # every exercise slug seen, valid or not -> file
     for path, shown in _files(root, "exercises", problems):
-        for n, data in enumerate(_read_items(path, shown, problems)):
+        before = len(problems)
+        entries = _read_items(path, shown, problems)
+        # A file that cannot be read hides its slugs; "unknown exercise" would be noise.
+        all_slugs_known = all_slugs_known and len(problems) == before
+        for n, data in enumerate(entries):
             issues: Issues = []
             exercise = read_exercise(data, issues)
             check_exercise_content(exercise, issues)
@@ -165,7 +170,8 @@ def _scan(root: Path) -> tuple[Catalog, list[Problem]]:
         for n, data in enumerate(_read_items(path, shown, problems)):
             issues = []
             program = read_program(data, issues, mode="catalog")
-            check_program_references(program, exercises, defined_in, issues)
+            known = defined_in if all_slugs_known else None
+            check_program_references(program, exercises, known, issues)
             slug = program.slug
             if slug in program_in:
                 issues.insert(

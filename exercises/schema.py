@@ -9,6 +9,7 @@ live here too, as functions over already-parsed objects.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,7 +72,8 @@ class CatalogError(ValueError):
         """Problems as field -> messages, the shape of a 422 `errors` member."""
         out: dict[str, list[str]] = {}
         for p in self.problems:
-            out.setdefault(p.field or "_", []).append(p.message)
+            # "_schema" is marshmallow's name for errors about the whole body.
+            out.setdefault(p.field or "_schema", []).append(p.message)
         return out
 
 
@@ -118,7 +120,7 @@ class _Fields:
         return self.data.get(key)
 
     def text(self, key: str, *, required: bool = True, max_len: int | None = None) -> str:
-        """A non-empty string ("" when missing and optional, or invalid)."""
+        """A string, non-blank when required ("" when missing and optional, or invalid)."""
         value = self.data.get(key)
         if value is None:
             if required:
@@ -127,7 +129,7 @@ class _Fields:
         if not isinstance(value, str):
             self.problem(key, "must be a string")
             return ""
-        if not value.strip():
+        if required and not value.strip():
             self.problem(key, "must not be empty")
         elif max_len is not None and len(value) > max_len:
             self.problem(key, f"must be at most {max_len} characters")
@@ -349,6 +351,9 @@ _EXERCISE_FIELDS = (
 
 def read_exercise(data: object, issues: Issues) -> Exercise:
     """Read one exercise's structure (no content rules), appending problems."""
+    if not isinstance(data, Mapping):
+        issues.append(("", "must be a mapping of fields"))
+        return Exercise("", 1, "", "", "", "", False, 1, "", Form(()), ())
     f = _Fields(data, "", issues, _EXERCISE_FIELDS)
     kind = f.text("kind")
     if kind and kind not in EXERCISE_KINDS:
@@ -413,7 +418,7 @@ def check_exercise_content(exercise: Exercise, issues: Issues) -> None:
         for name in ("includes", "off_limits"):
             if not getattr(exercise, name):
                 issues.append((name, "is required for sensate-focus exercises"))
-        if exercise.initiator is None:
+        if not exercise.initiator:
             issues.append(("initiator", "is required for sensate-focus exercises"))
         for flag in _SENSATE_FOCUS_FLAGS:
             if flag not in exercise.form.flags:
@@ -456,7 +461,7 @@ def _read_means(f: _Fields, key: str) -> dict[str, float]:
         where = _at(f.at(key), str(k))
         if not isinstance(k, str) or KEY_RE.fullmatch(k) is None:
             f.issues.append((where, "is not a valid question key"))
-        elif isinstance(v, bool) or not isinstance(v, int | float):
+        elif isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             f.issues.append((where, "must be a number"))
         else:
             out[k] = float(v)
@@ -507,6 +512,9 @@ def _read_stage(data: object, position: int, path: str, issues: Issues, mode: Pr
 
 def read_program(data: object, issues: Issues, *, mode: ProgramMode) -> Program:
     """Read one program's structure (no exercise references), appending problems."""
+    if not isinstance(data, Mapping):
+        issues.append(("", "must be a mapping of fields"))
+        return Program("", 1, "", "", ())
     f = _Fields(data, "", issues, _PROGRAM_FIELDS)
     owner = f.get("owner_id")
     if mode == "stored" and owner is not None and not isinstance(owner, str):
@@ -529,18 +537,22 @@ def read_program(data: object, issues: Issues, *, mode: ProgramMode) -> Program:
 
 
 def check_program_references(
-    program: Program, exercises: Mapping[str, Exercise], known: Collection[str], issues: Issues
+    program: Program,
+    exercises: Mapping[str, Exercise],
+    known: Collection[str] | None,
+    issues: Issues,
 ) -> None:
     """Cross-checks against the exercises: unknown slugs, criteria keys.
 
-    `known` holds every exercise slug that exists, `exercises` the ones that are also
-    valid; a rule that needs an exercise's form is skipped when it is not valid, so a
-    broken exercise is reported once, where it is defined.
+    `known` holds every exercise slug that exists (None: not known, skip that check),
+    `exercises` the ones that are also valid; a rule that needs an exercise's form is
+    skipped when it is not valid, so a broken exercise is reported once, where it is
+    defined.
     """
     for i, stage in enumerate(program.stages):
         path = f"stages[{i}]"
         for j, item in enumerate(stage.items):
-            if item.exercise and _valid_slug(item.exercise) and item.exercise not in known:
+            if known is not None and _valid_slug(item.exercise) and item.exercise not in known:
                 issues.append(
                     (f"{path}.exercises[{j}].exercise", f"unknown exercise {item.exercise!r}")
                 )

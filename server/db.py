@@ -30,6 +30,14 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def is_id(value: str) -> bool:
+    """Whether `value` can be one of our ids (checked before it reaches a query)."""
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that is always stored in UTC and always comes back timezone-aware.
 

@@ -4,9 +4,38 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from marshmallow import Schema, ValidationError, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from server.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, iana_zones
+
+
+class RequestSchema(Schema):
+    """Base of request bodies: unknown fields are refused, and so are NUL characters
+    (PostgreSQL cannot store them; they are never meaningful in our text)."""
+
+    @pre_load
+    def _refuse_nul(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict):
+            bad = {
+                key: ["Must not contain NUL characters."]
+                for key, value in data.items()
+                if _has_nul(value)
+            }
+            if bad:
+                raise ValidationError(bad)
+        return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def validate_timezone(value: str) -> None:

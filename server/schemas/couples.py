@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from server.schemas.common import Instant, validate_not_blank
+from server.schemas.common import Instant, RequestSchema, validate_not_blank
 
 
-class CoupleCreateSchema(Schema):
+class CoupleCreateSchema(RequestSchema):
     label = fields.String(
         required=True,
         validate=[validate.Length(min=1, max=100), validate_not_blank],

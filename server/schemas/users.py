@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from server.schemas.common import Instant, Name, Password, Timezone
+from server.schemas.common import Instant, RequestSchema, Name, Password, Timezone
 
 
 class UserSchema(Schema):
@@ -17,18 +17,18 @@ class UserSchema(Schema):
     created_at = Instant()
 
 
-class TherapistCreateSchema(Schema):
+class TherapistCreateSchema(RequestSchema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = Password()
     name = Name()
 
 
-class TokenCreateSchema(Schema):
+class TokenCreateSchema(RequestSchema):
     email = fields.String(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
 
 
-class RefreshSchema(Schema):
+class RefreshSchema(RequestSchema):
     refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=512))
 
 
@@ -39,12 +39,12 @@ class TokenSchema(Schema):
     expires_in = fields.Integer(metadata={"description": "Seconds until the access token expires"})
 
 
-class MeUpdateSchema(Schema):
+class MeUpdateSchema(RequestSchema):
     name = Name(required=False)
     timezone = Timezone(required=False)
 
 
-class InviteAcceptSchema(Schema):
+class InviteAcceptSchema(RequestSchema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = Password()
     name = Name()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from server.auth import TokenPair, start_session
 from server.crypto import cipher
-from server.db import utcnow
+from server.db import is_id, utcnow
 from server.errors import Conflict, Gone, NotFound
 from server.extensions import db
 from server.models import CLIENT, Couple, Invite, User
@@ -103,6 +103,8 @@ def list_couples(*, therapist: User, offset: int = 0, limit: int = 100) -> tuple
 
 def get_couple_for_therapist(*, therapist: User, couple_id: str) -> Couple:
     """The therapist's own couple; anyone else's is 404, exactly like a missing one."""
+    if not is_id(couple_id):
+        raise NotFound("No such couple.")
     couple = db.session.scalars(
         _couples_query().where(Couple.id == couple_id, Couple.therapist_id == therapist.id)
     ).one_or_none()
@@ -159,6 +161,8 @@ def accept_invite(
 
 def reissue_invite(*, therapist: User, couple_id: str, slot: int) -> Invite:
     """Replace a slot's unused invite with a fresh code (the old one stops working)."""
+    if slot not in (1, 2):
+        raise NotFound("No such invite.")
     couple = get_couple_for_therapist(therapist=therapist, couple_id=couple_id)
     current = next((i for i in couple.invites if i.slot == slot), None)
     if current is None:

@@ -104,3 +104,18 @@ def test_passwords_are_never_echoed(api: Api) -> None:
         "POST", "/api/v1/auth/therapists", json={"email": "bad", "password": PASSWORD, "name": "x"}
     )
     assert PASSWORD not in r.get_data(as_text=True)
+
+
+def test_nul_characters_are_422_on_every_database(api: Api) -> None:
+    r = api.call(
+        "POST",
+        "/api/v1/auth/therapists",
+        json={"email": "nul@example.test", "password": PASSWORD, "name": "A\x00B"},
+    )
+    body = assert_problem(r, 422)
+    assert "name" in body["errors"]
+
+
+@pytest.mark.parametrize("couple_id", ["%00", "not-a-uuid", "1" * 500, "' OR 1=1 --"])
+def test_malformed_ids_in_paths_are_404(api: Api, couple_id: str) -> None:
+    assert_problem(api.call("GET", f"/api/v1/couples/{couple_id}", api.therapist()), 404)
