@@ -35,6 +35,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(instance_path, environ)
 
     app = Flask(__name__, instance_path=str(instance_path))
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep problem+json's field order
     app.config.update(
         TANDEM_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -44,7 +45,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         RATELIMIT_ENABLED=settings.ratelimit_enabled,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage,
         RATELIMIT_HEADERS_ENABLED=True,
-        JSON_SORT_KEYS=False,
     )
     app.config.update(
         {

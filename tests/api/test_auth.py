@@ -240,3 +240,16 @@ def test_successful_sign_ins_do_not_count_against_the_limit(api: Api) -> None:
             ).status_code
             == 200
         )
+
+
+def test_sign_up_is_rate_limited_per_address(api: Api) -> None:
+    statuses = [
+        api.call(
+            "POST",
+            "/api/v1/auth/therapists",
+            json={"email": unique_email(), "password": PASSWORD, "name": "Dr. Many"},
+        ).status_code
+        for _ in range(61)
+    ]
+    assert statuses[:60] == [201] * 60
+    assert statuses[60] == 429
