@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Flask, Response
 
+from exercises.catalog import Catalog, load_catalog
+from exercises.schema import CatalogError
 from server.config import ConfigError, load_settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     }
     instance_path = Path(environ.get("TANDEM_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
     settings = load_settings(instance_path, environ)
+
+    catalog = _load_catalog(settings.catalog_path)
 
     app = Flask(__name__, instance_path=str(instance_path))
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep problem+json's field order
@@ -59,6 +63,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from server.db import render_item
     from server.extensions import db, limiter, migrate
 
+    app.extensions["tandem.catalog"] = catalog
     db.init_app(app)
     migrate.init_app(
         app,
@@ -80,6 +85,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+def _load_catalog(path: Path) -> Catalog:
+    """The app refuses to start on content that does not validate."""
+    try:
+        return load_catalog(path)
+    except CatalogError as exc:
+        count = len(exc.problems)
+        raise ConfigError(
+            "TANDEM_CATALOG_PATH",
+            f"{count} problem{'s' if count != 1 else ''} in the catalog at {path}, first: "
+            f"{exc.problems[0]} (run `tandem catalog check` for all)",
+        ) from None
 
 
 def _register_unit_of_work(app: Flask) -> None:

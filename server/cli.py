@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -109,8 +111,35 @@ def keys_generate() -> None:
     click.echo(Fernet.generate_key().decode())
 
 
+@click.group("catalog")
+def catalog_group() -> None:
+    """The exercise and program content."""
+
+
+@catalog_group.command("check")
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+def catalog_check(path: Path | None) -> None:
+    """Validate the catalog content (default: TANDEM_CATALOG_PATH or the shipped one) and
+    list every problem. Works even when the app refuses to start because of them."""
+    from exercises.catalog import check_catalog, default_catalog_path
+
+    root = path or Path(os.environ.get("TANDEM_CATALOG_PATH") or default_catalog_path())
+    problems = check_catalog(root)
+    for problem in problems:
+        _echo_err(str(problem))
+    if problems:
+        _echo_err(f"{len(problems)} problem(s) in {root}")
+        sys.exit(1)
+    click.echo(f"{root}: the catalog is valid.")
+
+
 def register_commands(app: Flask) -> None:
-    for command in (serve_command, seed_command, create_therapist_command, keys_group):
+    for command in (
+        serve_command,
+        seed_command,
+        create_therapist_command,
+        keys_group,
+    ):
         app.cli.add_command(command)
 
 
@@ -132,6 +161,8 @@ def main() -> None:
         set_debug_flag=False,
         help="Tandem: homework companion for couples in therapy.",
     )
+    # Needs no app: it must work when the app refuses to start on broken content.
+    cli.add_command(catalog_group)
     try:
         cli.main(prog_name="tandem")
     except ConfigError as exc:

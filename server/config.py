@@ -16,6 +16,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
+
+from exercises.catalog import default_catalog_path
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class Settings:
     allow_therapist_signup: bool
     ratelimit_enabled: bool
     ratelimit_storage: str
+    catalog_path: Path
 
 
 def _flag(variable: str, raw: str | None, default: bool) -> bool:
@@ -145,6 +148,11 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
             "TANDEM_RATELIMIT_STORAGE", f"expected memory:// or redis://HOST:PORT, got {storage!r}"
         )
 
+    catalog = get("TANDEM_CATALOG_PATH")
+    catalog_path = Path(catalog) if catalog else default_catalog_path()
+    if not catalog_path.is_dir():
+        raise ConfigError("TANDEM_CATALOG_PATH", f"no such folder: {catalog_path}")
+
     allow_signup = _flag(
         "TANDEM_ALLOW_THERAPIST_SIGNUP", get("TANDEM_ALLOW_THERAPIST_SIGNUP"), True
     )
@@ -172,4 +180,5 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         allow_therapist_signup=allow_signup,
         ratelimit_enabled=ratelimit_enabled,
         ratelimit_storage=storage,
+        catalog_path=catalog_path,
     )

@@ -22,6 +22,9 @@ DEMO_COUPLE_LABEL = "Alex & Sam (demo)"
 
 def seed_all(*, demo: bool = False) -> Iterator[str]:
     """Seed everything there is to seed; yields lines to show the operator."""
+    from server.services.catalog import loaded_catalog, seed_catalog
+
+    yield from seed_catalog(loaded_catalog())
     if demo:
         yield from seed_demo()
 

@@ -20,6 +20,8 @@ from sqlalchemy import MetaData, delete, text
 
 from server import create_app
 from server.extensions import db, limiter
+from server.models import CATALOG_SCOPE
+from server.services.catalog import loaded_catalog, seed_catalog
 from tests.factories import Api
 
 TEST_DB_ENV = "TANDEM_TEST_DATABASE_URL"
@@ -75,6 +77,8 @@ def app(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator
     with app.app_context():
         _drop_everything()
         upgrade()
+        list(seed_catalog(loaded_catalog()))
+        db.session.commit()
     yield app
     with app.app_context():
         db.session.remove()
@@ -97,11 +101,19 @@ def _drop_everything() -> None:
 
 @pytest.fixture
 def clean_db(app: Flask) -> Iterator[None]:
-    """Empty tables and rate-limit counters before each test that touches the app."""
+    """Empty tables and rate-limit counters before each test that touches the app.
+
+    The shipped catalog, seeded once per session, stays.
+    """
     with app.app_context():
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):
-                connection.execute(delete(table))
+                if table.name == "exercise_versions":
+                    continue
+                statement = delete(table)
+                if table.name == "program_versions":
+                    statement = statement.where(table.c.scope != CATALOG_SCOPE)
+                connection.execute(statement)
         limiter.reset()
     yield
     with app.app_context():

@@ -37,7 +37,7 @@ def docs_static(filename: str) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    from server.api import auth, couples, invites, me
+    from server.api import auth, catalog, couples, invites, me
 
     app.config.update(
         API_TITLE="Tandem API",
@@ -65,4 +65,6 @@ def init_app(app: Flask) -> None:
     )
     for module in (auth, invites, me, couples):
         api.register_blueprint(module.blp, url_prefix=f"{API_PREFIX}{module.PREFIX}")
+    api.register_blueprint(catalog.exercises_blp, url_prefix=f"{API_PREFIX}/exercises")
+    api.register_blueprint(catalog.programs_blp, url_prefix=f"{API_PREFIX}/programs")
     app.register_blueprint(_docs_static)

@@ -1,10 +1,14 @@
 """All models, imported here so Alembic and the app see the whole schema."""
 
 from server.models.audit import AuditEvent
+from server.models.catalog import CATALOG_SCOPE, ExerciseVersion, ProgramVersion
 from server.models.couple import Couple, Invite
 from server.models.user import CLIENT, THERAPIST, LoginSession, RefreshToken, User
 
 __all__ = [
+    "CATALOG_SCOPE",
+    "ExerciseVersion",
+    "ProgramVersion",
     "CLIENT",
     "THERAPIST",
     "AuditEvent",

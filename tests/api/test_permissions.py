@@ -63,6 +63,28 @@ def therapist_only(own: int, others: int = 404) -> dict[str, int]:
     }
 
 
+def custom_program(api: Api, world: World) -> str:
+    """A custom program owned by the main therapist; returns its slug."""
+    slug = f"own-{uuid.uuid4().hex[:8]}"
+    r = api.call("POST", "/api/v1/programs", world.therapist, json=custom_program_body(slug))
+    assert r.status_code == 201, r.get_json()
+    return slug
+
+
+def custom_program_body(slug: str | None = None) -> dict[str, Any]:
+    return {
+        "slug": slug or f"own-{uuid.uuid4().hex[:8]}",
+        "title": "Gentle start",
+        "stages": [
+            {
+                "title": "Appreciate",
+                "guidance": "Small and often.",
+                "exercises": [{"exercise": "daily-appreciations", "per_week": 4}],
+            }
+        ],
+    }
+
+
 def fresh_couple_id(api: Api, world: World) -> str:
     return str(api.couple(world.therapist)["id"])
 
@@ -120,6 +142,33 @@ CASES = [
         lambda a, w: "/api/v1/me",
         signed_in(200),
         body=lambda a, w: {"name": "Renamed"},
+    ),
+    Case("/api/v1/exercises", "GET", lambda a, w: "/api/v1/exercises", signed_in(200)),
+    Case(
+        "/api/v1/exercises/<slug>",
+        "GET",
+        lambda a, w: "/api/v1/exercises/speaker-listener",
+        signed_in(200),
+    ),
+    Case("/api/v1/programs", "GET", lambda a, w: "/api/v1/programs", signed_in(200)),
+    Case(
+        "/api/v1/programs",
+        "POST",
+        lambda a, w: "/api/v1/programs",
+        therapist_only(201, 201),
+        body=lambda a, w: custom_program_body(),
+    ),
+    Case(
+        "/api/v1/programs/<slug>",
+        "GET",
+        lambda a, w: f"/api/v1/programs/{custom_program(a, w)}",
+        {
+            "anonymous": 401,
+            "client": 404,
+            "other_partner": 404,
+            "therapist": 200,
+            "other_therapist": 404,
+        },
     ),
     Case("/api/v1/couples", "GET", lambda a, w: "/api/v1/couples", therapist_only(200, 200)),
     Case(

@@ -1,0 +1,78 @@
+"""The exercise catalog and programs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from server.auth import current_user, login_required
+from server.models import THERAPIST
+from server.schemas.catalog import (
+    ExerciseQueryArgsSchema,
+    ExerciseSchema,
+    ProgramCreateSchema,
+    ProgramSchema,
+)
+from server.services import catalog
+
+exercises_blp = Blueprint("exercises", __name__, description="The exercise catalog")
+programs_blp = Blueprint("programs", __name__, description="Programs: exercises in stages")
+
+
+def _page(items: list[Any], pagination_parameters: Any) -> list[Any]:
+    pagination_parameters.item_count = len(items)
+    start = pagination_parameters.first_item
+    return items[start : start + pagination_parameters.page_size]
+
+
+@exercises_blp.route("")
+class Exercises(MethodView):
+    @login_required()
+    @exercises_blp.arguments(ExerciseQueryArgsSchema, location="query")
+    @exercises_blp.response(200, ExerciseSchema(many=True))
+    @exercises_blp.paginate()
+    def get(self, args: dict[str, str], pagination_parameters: Any) -> object:
+        """Every exercise of the catalog (newest version of each)."""
+        return _page(catalog.list_exercises(kind=args.get("kind")), pagination_parameters)
+
+
+@exercises_blp.route("/<slug>")
+class ExerciseItem(MethodView):
+    @login_required()
+    @exercises_blp.response(200, ExerciseSchema)
+    @exercises_blp.alt_response(404, description="No such exercise")
+    def get(self, slug: str) -> object:
+        """One exercise: instructions, safety notes, check-in form and sources."""
+        return catalog.get_exercise(slug=slug)
+
+
+@programs_blp.route("")
+class Programs(MethodView):
+    @login_required()
+    @programs_blp.response(200, ProgramSchema(many=True))
+    @programs_blp.paginate()
+    def get(self, pagination_parameters: Any) -> object:
+        """Catalog programs, and the calling therapist's own."""
+        return _page(catalog.list_programs(user=current_user()), pagination_parameters)
+
+    @login_required(THERAPIST)
+    @programs_blp.arguments(ProgramCreateSchema)
+    @programs_blp.response(201, ProgramSchema)
+    @programs_blp.alt_response(409, description="Slug already taken")
+    @programs_blp.alt_response(422, description="Unknown exercises or invalid fields")
+    def post(self, body: dict[str, Any]) -> object:
+        """Create a custom program from catalog exercises (visible only to its owner)."""
+        row = catalog.create_custom_program(therapist=current_user(), data=body)
+        return catalog.program_view(row)
+
+
+@programs_blp.route("/<slug>")
+class ProgramItem(MethodView):
+    @login_required()
+    @programs_blp.response(200, ProgramSchema)
+    @programs_blp.alt_response(404, description="No such program, or not yours")
+    def get(self, slug: str) -> object:
+        """One program with its stages."""
+        return catalog.program_view(catalog.get_program_version(user=current_user(), slug=slug))
