@@ -16,9 +16,9 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from exercises.catalog import default_catalog_path
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 log = logging.getLogger(__name__)
 

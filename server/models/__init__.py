@@ -7,14 +7,14 @@ from server.models.user import CLIENT, THERAPIST, LoginSession, RefreshToken, Us
 
 __all__ = [
     "CATALOG_SCOPE",
-    "ExerciseVersion",
-    "ProgramVersion",
     "CLIENT",
     "THERAPIST",
     "AuditEvent",
     "Couple",
+    "ExerciseVersion",
     "Invite",
     "LoginSession",
+    "ProgramVersion",
     "RefreshToken",
     "User",
 ]

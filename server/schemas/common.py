@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC
-
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from server.schemas.common import Instant, RequestSchema, Name, Password, Timezone
+from server.schemas.common import Instant, Name, Password, RequestSchema, Timezone
 
 
 class UserSchema(Schema):
