@@ -74,7 +74,9 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> objec
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue  # `<<: *anchor` merges; keys written next to it override, by design
         key = loader.construct_object(key_node)
-        if isinstance(key, str | int | float | bool) and key in seen:
+        if not isinstance(key, str | int | float | bool):
+            continue  # construct_mapping reports unhashable keys itself
+        if key in seen:
             raise yaml.constructor.ConstructorError(
                 "while reading a mapping",
                 node.start_mark,

@@ -72,18 +72,19 @@ def week_window_utc(week: Week, tz: tzinfo) -> tuple[datetime, datetime]:
     """A UTC interval `[start, end)` holding every instant whose local date is in `week`.
 
     Meant for fetching check-ins from the database; count them with the functions
-    here, by local date. Where clocks jump at midnight the window may be an hour
-    wider than the week, never narrower.
+    here, by local date: where clocks go back across midnight the window also holds
+    a few instants of the neighbouring week.
     """
 
     def midnight(day: date, fold: int) -> datetime:
-        return datetime.combine(day, time(0), tzinfo=tz).replace(fold=fold).astimezone(UTC)
+        return datetime.combine(day, time(0, fold=fold), tzinfo=tz).astimezone(UTC)
 
+    # fold=0 is the first instant of a day both when midnight is repeated (its first
+    # pass) and when it is skipped (zoneinfo reads it with the offset before the gap,
+    # which is the instant of the jump). The week ends at the later of the two
+    # readings of the next midnight: its second pass, or the jump.
     after = week.end + timedelta(days=1)
-    return (
-        min(midnight(week.start, 0), midnight(week.start, 1)),
-        max(midnight(after, 0), midnight(after, 1)),
-    )
+    return midnight(week.start, 0), max(midnight(after, 0), midnight(after, 1))
 
 
 # --- homework ------------------------------------------------------------------------
@@ -196,9 +197,8 @@ def homework(
             if day == today:
                 done_today[record.exercise] += 1
 
-    days_left = sum(
-        1 for d in range(today.weekday(), 7) if d in allowed_days
-    )  # allowed days from today to Sunday, today included
+    # Allowed days from today to Sunday, today included.
+    days_left = sum(1 for d in range(today.weekday(), 7) if d in allowed_days)
     items: list[HomeworkItem] = []
     for slug, target in wanted.items():
         if target == 0:

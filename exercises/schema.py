@@ -36,6 +36,9 @@ KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
 KEY_MAX = 40
 PER_WEEK_MAX = 14
 MAX_QUESTIONS = 40
+MAX_STAGES = 30
+MAX_STAGE_EXERCISES = 20
+LONG_TEXT_MAX = 50_000  # characters of markdown in instructions, safety or guidance
 
 # How a program dict is read:
 # - "catalog": shipped content; version, summary and stage guidance are required.
@@ -136,7 +139,7 @@ class _Fields:
         return value
 
     def opt_text(self, key: str) -> str | None:
-        """A non-empty string, or None when missing."""
+        """A string, or None when missing or null."""
         return self.text(key, required=False) if self.has(key) else None
 
     def integer(self, key: str, lo: int, hi: int, *, default: int | None = None) -> int:
@@ -201,7 +204,7 @@ class _Fields:
                 out.append(entry)
         return tuple(out)
 
-    def items(self, key: str) -> list[object]:
+    def items(self, key: str, max_len: int) -> list[object]:
         """A required, non-empty list (returned as is for per-element parsing)."""
         value = self.data.get(key)
         if value is None:
@@ -212,6 +215,9 @@ class _Fields:
             return []
         if not value:
             self.problem(key, "must not be empty")
+        elif len(value) > max_len:
+            self.problem(key, f"must have at most {max_len} entries")
+            return value[:max_len]
         return value
 
 
@@ -380,11 +386,11 @@ def read_exercise(data: object, issues: Issues) -> Exercise:
         kind=kind,
         title=f.text("title", max_len=200),
         summary=f.text("summary", max_len=1000),
-        instructions=f.text("instructions"),
+        instructions=f.text("instructions", max_len=LONG_TEXT_MAX),
         joint=f.boolean("joint"),
         duration_minutes=duration,
         duration_range=duration_range,
-        safety=f.text("safety"),
+        safety=f.text("safety", max_len=LONG_TEXT_MAX),
         includes=f.text_list("includes"),
         off_limits=f.text_list("off_limits"),
         initiator=f.opt_text("initiator"),
@@ -490,7 +496,7 @@ def _read_stage(data: object, position: int, path: str, issues: Issues, mode: Pr
         f.problem("index", f"must be {index} (stages are numbered from 1, in order)")
     items: list[StageItem] = []
     seen: set[str] = set()
-    for j, raw in enumerate(f.items("exercises")):
+    for j, raw in enumerate(f.items("exercises", MAX_STAGE_EXERCISES)):
         g = _Fields(raw, f"{f.at('exercises')}[{j}]", issues, ("exercise", "per_week"))
         item = StageItem(g.slug("exercise"), g.integer("per_week", 1, PER_WEEK_MAX))
         if item.exercise in seen:
@@ -501,7 +507,7 @@ def _read_stage(data: object, position: int, path: str, issues: Issues, mode: Pr
     return Stage(
         index=index,
         title=f.text("title", max_len=200),
-        guidance=f.text("guidance", required=mode == "catalog"),
+        guidance=f.text("guidance", required=mode == "catalog", max_len=LONG_TEXT_MAX),
         items=tuple(items),
         includes=f.text_list("includes"),
         off_limits=f.text_list("off_limits"),
@@ -524,7 +530,8 @@ def read_program(data: object, issues: Issues, *, mode: ProgramMode) -> Program:
     elif mode == "custom" and owner is not None:
         f.problem("owner_id", "is set by the server; leave it out")
     stages = tuple(
-        _read_stage(raw, i, f"stages[{i}]", issues, mode) for i, raw in enumerate(f.items("stages"))
+        _read_stage(raw, i, f"stages[{i}]", issues, mode)
+        for i, raw in enumerate(f.items("stages", MAX_STAGES))
     )
     return Program(
         slug=f.slug("slug"),

@@ -95,7 +95,9 @@ def test_sensate_focus_stages_carry_the_protocol(catalog: Catalog) -> None:
         ("reflection", "text"),
     ],
 )
-def test_sensate_focus_form_asks_what_clinicians_ask(catalog: Catalog, key: str, qtype: str) -> None:
+def test_sensate_focus_form_asks_what_clinicians_ask(
+    catalog: Catalog, key: str, qtype: str
+) -> None:
     for exercise in _all(catalog):
         if exercise.kind != "sensate_focus":
             continue

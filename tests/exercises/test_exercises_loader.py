@@ -134,15 +134,27 @@ def test_broken_content_is_reported_precisely(
 
 
 def test_problem_renders_file_item_field_message() -> None:
-    problem = Problem("seed_data/exercises/sensate_focus.yaml", "sf-stage-1", "form[3].max", "must be greater than min")
+    problem = Problem(
+        "seed_data/exercises/sensate_focus.yaml",
+        "sf-stage-1",
+        "form[3].max",
+        "must be greater than min",
+    )
     assert str(problem) == (
         "seed_data/exercises/sensate_focus.yaml: sf-stage-1: form[3].max: must be greater than min"
     )
-    assert str(Problem("a.yaml", "", "", "not valid YAML: x", line=4)) == "a.yaml:4: not valid YAML: x"
+    assert (
+        str(Problem("a.yaml", "", "", "not valid YAML: x", line=4)) == "a.yaml:4: not valid YAML: x"
+    )
 
 
 def test_duplicate_slug_across_files(seed_copy: Path, edit: Edit) -> None:
-    edit(JOURNAL, lambda data: data.append(item(data, "journal-body-kindness") | {"slug": "speaker-listener"}))
+    edit(
+        JOURNAL,
+        lambda data: data.append(
+            item(data, "journal-body-kindness") | {"slug": "speaker-listener"}
+        ),
+    )
     problems = check_catalog(seed_copy)
     assert [str(p) for p in problems] == [
         f"{seed_copy / JOURNAL}: speaker-listener: slug: duplicate exercise slug; "
@@ -223,7 +235,9 @@ def test_all_problems_are_reported_at_once(seed_copy: Path, edit: Edit) -> None:
     assert str(caught.value).startswith("5 problems in content:")
 
 
-def test_main_reports_and_exits(seed_copy: Path, edit: Edit, capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_reports_and_exits(
+    seed_copy: Path, edit: Edit, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main([str(seed_copy)]) == 0
     assert "ok" in capsys.readouterr().out
     edit(SF, question(5, max=0))

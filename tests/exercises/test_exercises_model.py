@@ -52,7 +52,9 @@ def questions(draw: st.DrawFn, key: str) -> Question:
         options = tuple(draw(st.lists(words, min_size=1, max_size=5, unique=True)))
         return Question(key, qtype, label, required, options=options, multiple=draw(st.booleans()))
     if qtype == "text":
-        return Question(key, qtype, label, required, max_length=draw(st.none() | st.integers(1, 5000)))
+        return Question(
+            key, qtype, label, required, max_length=draw(st.none() | st.integers(1, 5000))
+        )
     return Question(key, qtype, label, required, flag=draw(st.none() | flags))
 
 
@@ -76,7 +78,9 @@ def exercises(draw: st.DrawFn) -> Exercise:
         joint=draw(st.booleans()),
         duration_minutes=duration,
         duration_range=(
-            (draw(st.integers(1, duration)), draw(st.integers(duration, 240))) if with_range else None
+            (draw(st.integers(1, duration)), draw(st.integers(duration, 240)))
+            if with_range
+            else None
         ),
         safety=draw(words),
         form=draw(forms()),
