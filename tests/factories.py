@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,3 +136,64 @@ def build_world(api: Api) -> World:
         other_client=c,
         other_couple=other_couple,
     )
+
+
+# --- the homework loop ---------------------------------------------------------------
+
+SF_CALM = {
+    "duration_minutes": 30,
+    "initiated_by": "Me",
+    "sensations": ["Temperature (warm, cool)"],
+    "distractions": ["None came up"],
+    "refocused": True,
+    "anxiety": 2,
+    "pain": 0,
+    "distress": 1,
+    "within_limits": True,
+    "pressured": False,
+    "stopped": False,
+    "unsafe": False,
+    "ready_to_move_on": True,
+}
+APPRECIATION = {"felt_appreciated": 8, "easy_to_give": 7, "unsafe": False}
+
+
+def assign(
+    api: Api, therapist: Actor, couple_id: str, program: str = "sensate-focus-course", **extra: Any
+) -> dict[str, Any]:
+    r = api.call(
+        "POST",
+        f"/api/v1/couples/{couple_id}/assignments",
+        therapist,
+        json={"program": program, **extra},
+    )
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()  # type: ignore[no-any-return]
+
+
+def checkin_body(
+    assignment_id: str,
+    exercise: str = "sf-1-nongenital-touch",
+    answers: dict[str, Any] | None = None,
+    occurred_at: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    if answers is None:
+        answers = dict(SF_CALM if exercise.startswith("sf-") else APPRECIATION)
+    return {
+        "id": str(uuid.uuid4()),
+        "assignment_id": assignment_id,
+        "exercise": exercise,
+        "occurred_at": occurred_at
+        or datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "answers": answers,
+        **extra,
+    }
+
+
+def check_in(api: Api, partner: Actor, assignment_id: str, **kwargs: Any) -> dict[str, Any]:
+    r = api.call("POST", "/api/v1/checkins", partner, json=checkin_body(assignment_id, **kwargs))
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()  # type: ignore[no-any-return]

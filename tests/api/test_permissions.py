@@ -14,7 +14,18 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.factories import PASSWORD, Actor, Api, World, build_world, unique_email
+from tests.factories import (
+    PASSWORD,
+    SF_CALM,
+    Actor,
+    Api,
+    World,
+    assign,
+    build_world,
+    check_in,
+    checkin_body,
+    unique_email,
+)
 
 ROLES = ("anonymous", "client", "other_partner", "therapist", "other_therapist")
 
@@ -83,6 +94,31 @@ def custom_program_body(slug: str | None = None) -> dict[str, Any]:
             }
         ],
     }
+
+
+def assignment_id(api: Api, world: World, program: str = "sensate-focus-course") -> str:
+    return str(assign(api, world.therapist, world.couple["id"], program)["id"])
+
+
+def one_stage_assignment_id(api: Api, world: World) -> str:
+    return assignment_id(api, world, custom_program(api, world))
+
+
+def paused_assignment_id(api: Api, world: World) -> str:
+    aid = assignment_id(api, world)
+    assert api.call("POST", f"/api/v1/assignments/{aid}/pause", world.therapist).status_code == 200
+    return aid
+
+
+def checkin_id(api: Api, world: World, **kwargs: Any) -> str:
+    return str(check_in(api, world.client, assignment_id(api, world), **kwargs)["id"])
+
+
+def alert_id(api: Api, world: World) -> str:
+    answers = {**SF_CALM, "pain": 8}
+    check_in(api, world.client, assignment_id(api, world), answers=answers)
+    alerts = api.call("GET", "/api/v1/alerts", world.therapist).get_json()
+    return str(alerts[0]["id"])
 
 
 def fresh_couple_id(api: Api, world: World) -> str:
@@ -169,6 +205,148 @@ CASES = [
             "therapist": 200,
             "other_therapist": 404,
         },
+    ),
+    Case(
+        "/api/v1/couples/<couple_id>/assignments",
+        "GET",
+        lambda a, w: f"/api/v1/couples/{w.couple['id']}/assignments",
+        therapist_only(200),
+    ),
+    Case(
+        "/api/v1/couples/<couple_id>/assignments",
+        "POST",
+        lambda a, w: f"/api/v1/couples/{w.couple['id']}/assignments",
+        therapist_only(201),
+        body=lambda a, w: {"program": "communication-foundations"},
+    ),
+    Case(
+        "/api/v1/assignments/<assignment_id>",
+        "GET",
+        lambda a, w: f"/api/v1/assignments/{assignment_id(a, w)}",
+        {
+            "anonymous": 401,
+            "client": 200,
+            "other_partner": 404,
+            "therapist": 200,
+            "other_therapist": 404,
+        },
+    ),
+    Case(
+        "/api/v1/assignments/<assignment_id>",
+        "PATCH",
+        lambda a, w: f"/api/v1/assignments/{assignment_id(a, w)}",
+        therapist_only(200),
+        body=lambda a, w: {
+            "note": "Go gently.",
+            "overrides": {"sf-1-nongenital-touch": {"per_week": 2}},
+        },
+    ),
+    Case(
+        "/api/v1/assignments/<assignment_id>/advance",
+        "POST",
+        lambda a, w: f"/api/v1/assignments/{assignment_id(a, w)}/advance",
+        therapist_only(200),
+        body=lambda a, w: {"reason": "Both ready."},
+    ),
+    Case(
+        "/api/v1/assignments/<assignment_id>/complete",
+        "POST",
+        lambda a, w: f"/api/v1/assignments/{one_stage_assignment_id(a, w)}/complete",
+        therapist_only(200),
+    ),
+    Case(
+        "/api/v1/assignments/<assignment_id>/pause",
+        "POST",
+        lambda a, w: f"/api/v1/assignments/{assignment_id(a, w)}/pause",
+        therapist_only(200),
+    ),
+    Case(
+        "/api/v1/assignments/<assignment_id>/resume",
+        "POST",
+        lambda a, w: f"/api/v1/assignments/{paused_assignment_id(a, w)}/resume",
+        therapist_only(200),
+    ),
+    Case(
+        "/api/v1/couples/<couple_id>/progress",
+        "GET",
+        lambda a, w: f"/api/v1/couples/{w.couple['id']}/progress",
+        therapist_only(200),
+    ),
+    Case(
+        "/api/v1/couples/<couple_id>/checkins",
+        "GET",
+        lambda a, w: f"/api/v1/couples/{w.couple['id']}/checkins",
+        therapist_only(200),
+    ),
+    Case(
+        "/api/v1/checkins",
+        "POST",
+        lambda a, w: "/api/v1/checkins",
+        {
+            "anonymous": 401,
+            "client": 201,
+            "other_partner": 422,
+            "therapist": 403,
+            "other_therapist": 403,
+        },
+        body=lambda a, w: checkin_body(assignment_id(a, w)),
+    ),
+    Case(
+        "/api/v1/checkins/<checkin_id>",
+        "GET",
+        lambda a, w: f"/api/v1/checkins/{checkin_id(a, w)}",
+        {
+            "anonymous": 401,
+            "client": 200,
+            "other_partner": 404,
+            "therapist": 200,
+            "other_therapist": 404,
+        },
+    ),
+    Case(
+        "/api/v1/me/checkins",
+        "GET",
+        lambda a, w: "/api/v1/me/checkins",
+        {
+            "anonymous": 401,
+            "client": 200,
+            "other_partner": 200,
+            "therapist": 403,
+            "other_therapist": 403,
+        },
+    ),
+    Case(
+        "/api/v1/me/homework",
+        "GET",
+        lambda a, w: "/api/v1/me/homework",
+        {
+            "anonymous": 401,
+            "client": 200,
+            "other_partner": 200,
+            "therapist": 403,
+            "other_therapist": 403,
+        },
+    ),
+    Case("/api/v1/me/export", "GET", lambda a, w: "/api/v1/me/export", signed_in(200)),
+    Case(
+        "/api/v1/me",
+        "DELETE",
+        lambda a, w: "/api/v1/me",
+        {
+            "anonymous": 401,
+            "client": 204,
+            "other_partner": 204,
+            "therapist": 409,
+            "other_therapist": 204,
+        },
+        body=lambda a, w: {"password": PASSWORD},
+    ),
+    Case("/api/v1/alerts", "GET", lambda a, w: "/api/v1/alerts", therapist_only(200, 200)),
+    Case(
+        "/api/v1/alerts/<alert_id>/ack",
+        "POST",
+        lambda a, w: f"/api/v1/alerts/{alert_id(a, w)}/ack",
+        therapist_only(200),
     ),
     Case("/api/v1/couples", "GET", lambda a, w: "/api/v1/couples", therapist_only(200, 200)),
     Case(

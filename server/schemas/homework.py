@@ -1,0 +1,192 @@
+"""Assignments, homework, check-ins, alerts and progress."""
+
+from __future__ import annotations
+
+import uuid
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from server.models import FLAGS, VISIBILITIES
+from server.schemas.common import Instant, RequestSchema
+
+REASON = fields.String(
+    validate=validate.Length(max=2000), metadata={"description": "Why (therapists only)"}
+)
+
+
+class AssignmentCreateSchema(RequestSchema):
+    program = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "Program slug"},
+    )
+    start_date = fields.Date(metadata={"description": "Local date; default today"})
+
+
+class OverrideSchema(RequestSchema):
+    per_week = fields.Integer(required=True, strict=True)
+
+
+class AssignmentUpdateSchema(RequestSchema):
+    overrides = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=64)),
+        values=fields.Nested(OverrideSchema),
+        metadata={"description": "exercise slug → {per_week}; 0 skips the exercise"},
+    )
+    note = fields.String(
+        validate=validate.Length(max=5000),
+        allow_none=True,
+        metadata={"description": "Therapist's note, never shown to partners"},
+    )
+
+
+class TransitionSchema(RequestSchema):
+    reason = REASON
+
+
+class HistoryEntrySchema(Schema):
+    at = Instant()
+    actor_id = fields.String(allow_none=True)
+    action = fields.String(
+        metadata={
+            "enum": ["assigned", "advanced", "paused", "resumed", "completed", "updated", "held"]
+        }
+    )
+    from_stage = fields.Integer(allow_none=True)
+    to_stage = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True, metadata={"description": "Therapists only"})
+
+
+class AssignmentSchema(Schema):
+    id = fields.String()
+    couple_id = fields.String()
+    program = fields.Dict(metadata={"description": "The frozen program version"})
+    stage_index = fields.Integer()
+    stage = fields.Dict(allow_none=True)
+    status = fields.String(metadata={"enum": ["active", "paused", "completed"]})
+    on_hold = fields.Boolean(
+        metadata={"description": "Joint exercises on safety hold (therapists only)"}
+    )
+    start_date = fields.Date()
+    overrides = fields.Dict()
+    note = fields.String(allow_none=True, metadata={"description": "Therapists only"})
+    history = fields.List(fields.Nested(HistoryEntrySchema))
+    created_at = Instant()
+
+
+class HomeworkItemSchema(Schema):
+    exercise = fields.String()
+    title = fields.String()
+    kind = fields.String()
+    joint = fields.Boolean()
+    duration_minutes = fields.Integer()
+    per_week = fields.Integer()
+    done_this_week = fields.Integer(metadata={"description": "The caller's own sessions"})
+    remaining = fields.Integer()
+    due_today = fields.Boolean()
+    due_today_count = fields.Integer()
+    paused = fields.Boolean()
+
+
+class WeekSchema(Schema):
+    start = fields.Date()
+    end = fields.Date()
+
+
+class HomeworkSchema(Schema):
+    assignment_id = fields.String(allow_none=True)
+    status = fields.String(
+        allow_none=True, metadata={"enum": ["active", "paused", "completed", None]}
+    )
+    program = fields.Dict(allow_none=True)
+    stage = fields.Dict(allow_none=True)
+    week = fields.Nested(WeekSchema)
+    today = fields.Date()
+    items = fields.List(fields.Nested(HomeworkItemSchema))
+    message = fields.String(allow_none=True)
+
+
+class FlagsSchema(RequestSchema):
+    pain = fields.Boolean()
+    distress = fields.Boolean()
+    stop = fields.Boolean()
+    pressured = fields.Boolean()
+    unsafe = fields.Boolean()
+
+
+class CheckInCreateSchema(RequestSchema):
+    id = fields.String(required=True, metadata={"description": "Client-generated UUID"})
+    assignment_id = fields.String(required=True, validate=validate.Length(max=64))
+    exercise = fields.String(required=True, validate=validate.Length(max=64))
+    occurred_at = Instant(required=True)
+    answers = fields.Dict(keys=fields.String(validate=validate.Length(max=64)), load_default=dict)
+    reflection = fields.String(validate=validate.Length(max=10_000), allow_none=True)
+    visibility = fields.String(validate=validate.OneOf(VISIBILITIES), load_default="therapist")
+    flags = fields.Nested(FlagsSchema, load_default=dict)
+
+    @validates("id")
+    def _uuid(self, value: str, **kwargs: object) -> None:
+        try:
+            parsed = uuid.UUID(value)
+        except ValueError:
+            raise ValidationError("Must be a UUID.") from None
+        if str(parsed) != value.lower():
+            raise ValidationError("Must be a UUID in its usual form.")
+
+
+class CheckInSchema(Schema):
+    id = fields.String()
+    assignment_id = fields.String()
+    exercise = fields.String()
+    author_id = fields.String()
+    occurred_at = Instant()
+    recorded_at = Instant()
+    answers = fields.Dict(
+        allow_none=True, metadata={"description": "null when the caller may not see them"}
+    )
+    reflection = fields.String(allow_none=True)
+    visibility = fields.String(metadata={"enum": list(VISIBILITIES)})
+    flags = fields.Dict(
+        keys=fields.String(),
+        values=fields.Boolean(),
+        metadata={"description": f"Subset of {', '.join(FLAGS)}"},
+    )
+    safety = fields.Dict(metadata={"description": "Guidance for the author when a flag was raised"})
+
+
+class AlertSchema(Schema):
+    id = fields.String()
+    couple_id = fields.String()
+    partner_id = fields.String(allow_none=True)
+    kind = fields.String(metadata={"enum": ["safety", "inactivity"]})
+    flags = fields.List(fields.String())
+    created_at = Instant()
+    checkin_id = fields.String(allow_none=True)
+    acknowledged_at = Instant(allow_none=True)
+
+
+class ProgressWeekSchema(Schema):
+    start = fields.Date()
+    stage_index = fields.Integer()
+    items = fields.List(fields.Dict())
+    means = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
+class ProgressPartnerSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    timezone = fields.String()
+    weeks = fields.List(fields.Nested(ProgressWeekSchema))
+
+
+class ProgressSchema(Schema):
+    assignment_id = fields.String(allow_none=True)
+    stage_index = fields.Integer()
+    status = fields.String()
+    partners = fields.List(fields.Nested(ProgressPartnerSchema))
+    history = fields.List(fields.Nested(HistoryEntrySchema))
+    suggestion = fields.Dict(allow_none=True)
+
+
+class DeleteMeSchema(RequestSchema):
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))

@@ -1,0 +1,354 @@
+"""Assignments: giving a couple a program, and every change to it (each one audited)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from exercises.model import Program
+from server.crypto import cipher
+from server.db import is_id, utcnow
+from server.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from server.extensions import db
+from server.models import (
+    ACTIVE,
+    COMPLETED,
+    PAUSED,
+    Assignment,
+    AssignmentEvent,
+    Couple,
+    User,
+)
+from server.services.audit import record_event
+from server.services.catalog import get_program_version, latest_exercises
+from server.services.couples import get_couple_for_therapist
+
+log = logging.getLogger(__name__)
+
+MAX_PER_WEEK = 14
+
+
+def frozen_program(assignment: Assignment) -> Program:
+    return Program.from_dict(assignment.program)
+
+
+def _add_event(
+    assignment: Assignment,
+    *,
+    actor_id: str | None,
+    action: str,
+    from_stage: int | None,
+    to_stage: int | None,
+    reason: str | None = None,
+) -> AssignmentEvent:
+    event = AssignmentEvent(
+        assignment_id=assignment.id,
+        actor_id=actor_id,
+        action=action,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        reason_encrypted=cipher().encrypt(reason) if reason else None,
+        at=utcnow(),
+    )
+    assignment.events.append(event)
+    record_event(
+        actor_id=actor_id,
+        action=f"assignment.{action}",
+        object_type="assignment",
+        object_id=assignment.id,
+        couple_id=assignment.couple_id,
+        detail={"from_stage": from_stage, "to_stage": to_stage},
+    )
+    return event
+
+
+def current_assignment(*, couple_id: str) -> Assignment | None:
+    """The couple's running (active or paused) assignment, else the latest completed one."""
+    rows = db.session.scalars(
+        select(Assignment)
+        .where(Assignment.couple_id == couple_id)
+        .order_by(Assignment.created_at.desc())
+        .limit(2)
+    ).all()
+    running = [a for a in rows if a.status != COMPLETED]
+    return running[0] if running else (rows[0] if rows else None)
+
+
+def assign_program(
+    *, therapist: User, couple_id: str, program_slug: str, start_date: date | None
+) -> Assignment:
+    """Give the couple a frozen copy of the program's newest version, at stage 1."""
+    couple = get_couple_for_therapist(therapist=therapist, couple_id=couple_id)
+    # Serialise assignments per couple: one active at a time, even under concurrency.
+    db.session.execute(select(Couple.id).where(Couple.id == couple.id).with_for_update()).all()
+    running = db.session.scalar(
+        select(Assignment.id).where(
+            Assignment.couple_id == couple.id, Assignment.status != COMPLETED
+        )
+    )
+    if running is not None:
+        raise Conflict(
+            "This couple already has a running assignment; complete it first.",
+            code="assignment_exists",
+        )
+    try:
+        version = get_program_version(user=therapist, slug=program_slug)
+    except NotFound:
+        raise ValidationFailed(
+            "Unknown program.", errors={"program": [f"No program {program_slug!r}."]}
+        ) from None
+    program = Program.from_dict(version.data)
+    catalog = latest_exercises()
+    exercises = {slug: catalog[slug].to_dict() for slug in program.exercise_slugs}
+    now = utcnow()
+    assignment = Assignment(
+        couple_id=couple.id,
+        program_version_id=version.id,
+        program=version.data,
+        exercises=exercises,
+        stage_index=1,
+        stage_started_at=now,
+        status=ACTIVE,
+        on_hold=False,
+        start_date=start_date or now.date(),
+        overrides={},
+        created_by_id=therapist.id,
+        created_at=now,
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    _add_event(assignment, actor_id=therapist.id, action="assigned", from_stage=None, to_stage=1)
+    db.session.flush()
+    return assignment
+
+
+def get_assignment_for(*, user: User, assignment_id: str) -> Assignment:
+    """The assignment if `user` is the couple's therapist or one of its partners; else 404."""
+    if not is_id(assignment_id):
+        raise NotFound("No such assignment.")
+    row = db.session.execute(
+        select(Assignment, Couple.therapist_id)
+        .join(Couple, Couple.id == Assignment.couple_id)
+        .where(Assignment.id == assignment_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("No such assignment.")
+    assignment, therapist_id = row
+    allowed = (
+        therapist_id == user.id if user.is_therapist else assignment.couple_id == user.couple_id
+    )
+    if not allowed:
+        raise NotFound("No such assignment.")
+    return assignment
+
+
+def list_assignments(*, therapist: User, couple_id: str) -> list[Assignment]:
+    couple = get_couple_for_therapist(therapist=therapist, couple_id=couple_id)
+    return list(
+        db.session.scalars(
+            select(Assignment)
+            .where(Assignment.couple_id == couple.id)
+            .order_by(Assignment.created_at.desc())
+        )
+    )
+
+
+def _owned(therapist: User, assignment_id: str) -> Assignment:
+    assignment = get_assignment_for(user=therapist, assignment_id=assignment_id)
+    # Lock the row: two therapists' tabs advancing at once must not skip a stage.
+    db.session.execute(
+        select(Assignment.id).where(Assignment.id == assignment.id).with_for_update()
+    ).all()
+    db.session.refresh(assignment)
+    return assignment
+
+
+def update_assignment(
+    *,
+    therapist: User,
+    assignment_id: str,
+    overrides: dict[str, dict[str, int]] | None,
+    note: str | None,
+) -> Assignment:
+    """Per-exercise weekly targets (0 skips an exercise) and the therapist's note."""
+    assignment = _owned(therapist, assignment_id)
+    if assignment.status == COMPLETED:
+        raise InvalidTransition("This assignment is completed.")
+    if overrides is not None:
+        known = frozen_program(assignment).exercise_slugs
+        errors: dict[str, list[str]] = {}
+        for slug, change in overrides.items():
+            if slug not in known:
+                errors[f"overrides.{slug}"] = [f"{slug!r} is not an exercise of this program."]
+            elif not 0 <= change["per_week"] <= MAX_PER_WEEK:
+                errors[f"overrides.{slug}.per_week"] = [f"Must be between 0 and {MAX_PER_WEEK}."]
+        if errors:
+            raise ValidationFailed("Some overrides are invalid.", errors=errors)
+        assignment.overrides = {
+            **assignment.overrides,
+            **{slug: change["per_week"] for slug, change in overrides.items()},
+        }
+    if note is not None:
+        assignment.note_encrypted = cipher().encrypt(note) if note.strip() else None
+    _add_event(
+        assignment,
+        actor_id=therapist.id,
+        action="updated",
+        from_stage=assignment.stage_index,
+        to_stage=assignment.stage_index,
+    )
+    db.session.flush()
+    return assignment
+
+
+def advance_stage(*, therapist: User, assignment_id: str, reason: str | None) -> Assignment:
+    """Move to the next stage (the therapist decides; criteria only suggest)."""
+    assignment = _owned(therapist, assignment_id)
+    if assignment.status != ACTIVE:
+        raise InvalidTransition(
+            f"Only an active assignment can advance (it is {assignment.status})."
+        )
+    stages = len(frozen_program(assignment).stages)
+    if assignment.stage_index >= stages:
+        raise InvalidTransition(
+            "This is the last stage; complete the assignment instead.", code="last_stage"
+        )
+    before = assignment.stage_index
+    assignment.stage_index = before + 1
+    assignment.stage_started_at = utcnow()
+    _add_event(
+        assignment,
+        actor_id=therapist.id,
+        action="advanced",
+        from_stage=before,
+        to_stage=assignment.stage_index,
+        reason=reason,
+    )
+    db.session.flush()
+    return assignment
+
+
+def complete_assignment(*, therapist: User, assignment_id: str, reason: str | None) -> Assignment:
+    """Mark the program done (from its last stage)."""
+    assignment = _owned(therapist, assignment_id)
+    if assignment.status == COMPLETED:
+        raise InvalidTransition("This assignment is already completed.")
+    if assignment.stage_index < len(frozen_program(assignment).stages):
+        raise InvalidTransition(
+            "Only the last stage can be completed; advance first.", code="not_last_stage"
+        )
+    assignment.status = COMPLETED
+    assignment.on_hold = False
+    assignment.completed_at = utcnow()
+    _add_event(
+        assignment,
+        actor_id=therapist.id,
+        action="completed",
+        from_stage=assignment.stage_index,
+        to_stage=assignment.stage_index,
+        reason=reason,
+    )
+    db.session.flush()
+    return assignment
+
+
+def pause_assignment(*, therapist: User, assignment_id: str, reason: str | None) -> Assignment:
+    assignment = _owned(therapist, assignment_id)
+    if assignment.status != ACTIVE:
+        raise InvalidTransition(
+            f"Only an active assignment can be paused (it is {assignment.status})."
+        )
+    assignment.status = PAUSED
+    _add_event(
+        assignment,
+        actor_id=therapist.id,
+        action="paused",
+        from_stage=assignment.stage_index,
+        to_stage=assignment.stage_index,
+        reason=reason,
+    )
+    db.session.flush()
+    return assignment
+
+
+def resume_assignment(*, therapist: User, assignment_id: str, reason: str | None) -> Assignment:
+    """Resume a paused assignment, or lift a safety hold on its joint exercises."""
+    assignment = _owned(therapist, assignment_id)
+    if assignment.status == COMPLETED or (assignment.status == ACTIVE and not assignment.on_hold):
+        raise InvalidTransition("There is nothing to resume.")
+    assignment.status = ACTIVE
+    assignment.on_hold = False
+    _add_event(
+        assignment,
+        actor_id=therapist.id,
+        action="resumed",
+        from_stage=assignment.stage_index,
+        to_stage=assignment.stage_index,
+        reason=reason,
+    )
+    db.session.flush()
+    return assignment
+
+
+def hold_for_safety(*, assignment: Assignment, raised_by: User) -> None:
+    """Put the couple's joint exercises on hold until the therapist acts."""
+    if assignment.on_hold or assignment.status == COMPLETED:
+        return
+    assignment.on_hold = True
+    _add_event(
+        assignment,
+        actor_id=raised_by.id,
+        action="held",
+        from_stage=assignment.stage_index,
+        to_stage=assignment.stage_index,
+    )
+
+
+def assignment_view(assignment: Assignment, *, viewer: User, therapist_id: str) -> dict[str, Any]:
+    """The assignment as `viewer` may see it.
+
+    Partners get no therapist note and no reasons, and a safety hold shows to them only
+    as "paused" by their therapist: never who raised it or why (privacy rule 4).
+    """
+    program = assignment.program
+    is_therapist = viewer.is_therapist
+    status = assignment.status
+    if not is_therapist and assignment.on_hold and status == ACTIVE:
+        status = PAUSED
+    history = []
+    for event in assignment.events:
+        entry: dict[str, Any] = {
+            "at": event.at,
+            "actor_id": event.actor_id,
+            "action": event.action,
+            "from_stage": event.from_stage,
+            "to_stage": event.to_stage,
+        }
+        if is_therapist:
+            entry["reason"] = (
+                cipher().decrypt(event.reason_encrypted) if event.reason_encrypted else None
+            )
+        elif event.action == "held":
+            entry.update(action="paused", actor_id=therapist_id)
+        history.append(entry)
+    view: dict[str, Any] = {
+        "id": assignment.id,
+        "couple_id": assignment.couple_id,
+        "program": program,
+        "stage_index": assignment.stage_index,
+        "stage": next((s for s in program["stages"] if s["index"] == assignment.stage_index), None),
+        "status": status,
+        "start_date": assignment.start_date,
+        "overrides": {k: {"per_week": v} for k, v in assignment.overrides.items()},
+        "history": history,
+        "created_at": assignment.created_at,
+    }
+    if is_therapist:
+        view["on_hold"] = assignment.on_hold
+        view["note"] = (
+            cipher().decrypt(assignment.note_encrypted) if assignment.note_encrypted else None
+        )
+    return view

@@ -1,0 +1,313 @@
+"""Check-ins: recording them (idempotently, validated, safety first) and showing each
+caller exactly what the privacy rules allow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from exercises.forms import flags_from_answers, validate_answers
+from exercises.model import Exercise
+from exercises.program import local_date
+from server.crypto import cipher
+from server.db import is_id, utcnow
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.extensions import db
+from server.models import COMPLETED, FLAGS, Alert, Assignment, CheckIn, Couple, User
+from server.services.assignments import frozen_program, hold_for_safety
+from server.services.audit import record_event
+
+log = logging.getLogger(__name__)
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_REFLECTION = 10_000
+
+CRISIS_GUIDANCE = {
+    "message": (
+        "Thank you for telling us. Your therapist has been told, and the exercises you do "
+        "together are paused until they have looked at it. You can stop any exercise at "
+        "any time."
+    ),
+    "pain": (
+        "If something hurts, stop. Don't push through pain. If the pain is strong, lasts, or "
+        "comes back, talk to a doctor."
+    ),
+    "emergency": (
+        "Tandem is not an emergency service. If you are in danger or might hurt yourself, "
+        "call your local emergency number now (112 in Europe, 911 in North America)."
+    ),
+}
+
+
+def body_hash(body: dict[str, Any]) -> str:
+    """A stable fingerprint of a check-in request, to tell a retry from a different body."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _split_answers(
+    exercise: Exercise, answers: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ratings and choices (stored as they are) apart from free text (stored encrypted)."""
+    text_keys = {q.key for q in exercise.form if q.type == "text"}
+    plain = {k: v for k, v in answers.items() if k not in text_keys}
+    text = {k: v for k, v in answers.items() if k in text_keys}
+    return plain, text
+
+
+def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool, list[str]]:
+    """Store a check-in; returns (check-in, created, flags raised).
+
+    Same id and same body again answers the stored check-in (an offline retry); same id
+    with a different body is a conflict.
+    """
+    fingerprint = body_hash(body)
+    existing = db.session.get(CheckIn, body["id"])
+    if existing is not None:
+        return _replay(existing, author, fingerprint), False, []
+
+    assignment = _writable_assignment(author, body["assignment_id"])
+    program = frozen_program(assignment)
+    stage = program.stage(assignment.stage_index)
+    slug = body["exercise"]
+    if slug not in stage.exercise_slugs:
+        raise ValidationFailed(
+            "This exercise is not part of the current stage.",
+            errors={"exercise": [f"{slug!r} is not in stage {stage.index} of this program."]},
+        )
+    exercise = Exercise.from_dict(assignment.exercises[slug])
+    occurred_at: datetime = body["occurred_at"]
+    now = utcnow()
+    errors: dict[str, list[str]] = {}
+    if occurred_at > now + FUTURE_TOLERANCE:
+        errors["occurred_at"] = ["Must not be in the future."]
+    elif local_date(occurred_at, ZoneInfo(author.timezone)) < assignment.start_date:
+        errors["occurred_at"] = ["Must not be before the assignment started."]
+    answers = body.get("answers") or {}
+    for key, messages in validate_answers(exercise.form, answers).items():
+        errors[f"answers.{key}"] = messages
+    if errors:
+        raise ValidationFailed("The check-in is not valid.", errors=errors)
+
+    flags = sorted(
+        {name for name, raised in (body.get("flags") or {}).items() if raised}
+        | set(flags_from_answers(exercise.form, answers))
+    )
+    plain, text = _split_answers(exercise, answers)
+    reflection = body.get("reflection")
+    secret = {"answers": text, "reflection": reflection} if (text or reflection) else None
+    checkin = CheckIn(
+        id=body["id"],
+        assignment_id=assignment.id,
+        couple_id=assignment.couple_id,
+        author_id=author.id,
+        exercise=slug,
+        stage_index=assignment.stage_index,
+        occurred_at=occurred_at,
+        recorded_at=now,
+        answers=plain,
+        text_encrypted=cipher().encrypt(json.dumps(secret)) if secret else None,
+        visibility=body.get("visibility") or "therapist",
+        flags=flags,
+        body_hash=fingerprint,
+    )
+    db.session.add(checkin)
+    try:
+        # Two identical requests racing: the primary key lets exactly one in.
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        existing = db.session.get(CheckIn, body["id"], populate_existing=True)
+        if existing is None:
+            raise
+        return _replay(existing, author, fingerprint), False, []
+    if flags:
+        raise_safety_alert(checkin=checkin, assignment=assignment, author=author)
+    return checkin, True, flags
+
+
+def _replay(existing: CheckIn, author: User, fingerprint: str) -> CheckIn:
+    if existing.author_id != author.id or existing.body_hash != fingerprint:
+        raise Conflict(
+            "A different check-in with this id already exists.", code="checkin_id_conflict"
+        )
+    return existing
+
+
+def _writable_assignment(author: User, assignment_id: str) -> Assignment:
+    assignment = None
+    if is_id(assignment_id):
+        assignment = db.session.get(Assignment, assignment_id)
+    if assignment is None or assignment.couple_id != author.couple_id:
+        raise ValidationFailed(
+            "Unknown assignment.", errors={"assignment_id": ["No such assignment of yours."]}
+        )
+    if assignment.status == COMPLETED:
+        raise Conflict(
+            "This program is completed; it takes no more check-ins.", code="assignment_completed"
+        )
+    return assignment
+
+
+def raise_safety_alert(*, checkin: CheckIn, assignment: Assignment, author: User) -> Alert:
+    """Tell the therapist at once and hold the couple's joint exercises."""
+    alert = Alert(
+        couple_id=assignment.couple_id,
+        partner_id=author.id,
+        kind="safety",
+        flags=list(checkin.flags),
+        checkin_id=checkin.id,
+    )
+    db.session.add(alert)
+    hold_for_safety(assignment=assignment, raised_by=author)
+    db.session.flush()
+    log.info("safety alert %s raised for couple %s", alert.id, assignment.couple_id)
+    return alert
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def _decrypted(checkin: CheckIn) -> tuple[dict[str, Any], str | None]:
+    answers = dict(checkin.answers)
+    reflection = None
+    if checkin.text_encrypted:
+        secret = json.loads(cipher().decrypt(checkin.text_encrypted))
+        answers.update(secret.get("answers") or {})
+        reflection = secret.get("reflection")
+    return answers, reflection
+
+
+def _safety_keys(checkin: CheckIn, exercises: dict[str, Any]) -> set[str]:
+    """Answers that could reveal a safety flag (questions that raise one)."""
+    form = exercises.get(checkin.exercise, {}).get("form", [])
+    return {q["key"] for q in form if q.get("flag")}
+
+
+def sees_content(checkin: CheckIn, viewer: User) -> bool:
+    if viewer.id == checkin.author_id:
+        return True
+    if viewer.is_therapist:
+        return checkin.visibility in ("therapist", "couple")
+    return checkin.visibility == "couple"
+
+
+def checkin_view(
+    checkin: CheckIn, viewer: User, exercises: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What `viewer` may see of a check-in (callers have checked that they may see it).
+
+    - the author: everything;
+    - the therapist: everything, except answers and reflection of a `private` one;
+      safety flags always;
+    - the partner (only `couple` ones): answers and reflection, but never flags, nor
+      the answers that raise them (privacy rule 4).
+    """
+    view: dict[str, Any] = {
+        "id": checkin.id,
+        "assignment_id": checkin.assignment_id,
+        "exercise": checkin.exercise,
+        "author_id": checkin.author_id,
+        "occurred_at": checkin.occurred_at,
+        "recorded_at": checkin.recorded_at,
+        "visibility": checkin.visibility,
+        "answers": None,
+        "reflection": None,
+        "flags": {flag: flag in checkin.flags for flag in FLAGS},
+    }
+    if sees_content(checkin, viewer):
+        view["answers"], view["reflection"] = _decrypted(checkin)
+    if not viewer.is_therapist and viewer.id != checkin.author_id:
+        view["flags"] = {}
+        hidden = _safety_keys(checkin, exercises or {})
+        view["answers"] = {k: v for k, v in (view["answers"] or {}).items() if k not in hidden}
+    return view
+
+
+def get_checkin_for(*, viewer: User, checkin_id: str) -> tuple[CheckIn, dict[str, Any]]:
+    """One check-in for `viewer`, or 404 exactly as if it did not exist."""
+    if not is_id(checkin_id):
+        raise NotFound("No such check-in.")
+    row = db.session.execute(
+        select(CheckIn, Couple.therapist_id, Assignment.exercises)
+        .join(Couple, Couple.id == CheckIn.couple_id)
+        .join(Assignment, Assignment.id == CheckIn.assignment_id)
+        .where(CheckIn.id == checkin_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("No such check-in.")
+    checkin, therapist_id, exercises = row
+    if viewer.id == checkin.author_id:
+        return checkin, exercises
+    if viewer.is_therapist and viewer.id == therapist_id:
+        audit_reads([checkin], viewer)
+        return checkin, exercises
+    if (
+        not viewer.is_therapist
+        and viewer.couple_id == checkin.couple_id
+        and checkin.visibility == "couple"
+    ):
+        return checkin, exercises
+    raise NotFound("No such check-in.")
+
+
+def audit_reads(checkins: Iterable[CheckIn], therapist: User) -> None:
+    """Privacy rule 6: every therapist read of check-in content is audited."""
+    for checkin in checkins:
+        if sees_content(checkin, therapist):
+            record_event(
+                actor_id=therapist.id,
+                action="checkin.read",
+                object_type="checkin",
+                object_id=checkin.id,
+                couple_id=checkin.couple_id,
+            )
+
+
+def list_own_checkins(*, author: User, offset: int, limit: int) -> tuple[list[CheckIn], int]:
+    from sqlalchemy import func
+
+    total = db.session.scalar(
+        select(func.count()).select_from(CheckIn).where(CheckIn.author_id == author.id)
+    )
+    rows = db.session.scalars(
+        select(CheckIn)
+        .where(CheckIn.author_id == author.id)
+        .order_by(CheckIn.occurred_at.desc(), CheckIn.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), int(total or 0)
+
+
+def list_couple_checkins(
+    *, therapist: User, couple_id: str, offset: int, limit: int
+) -> tuple[list[CheckIn], int, dict[str, dict[str, Any]]]:
+    """The couple's check-ins for their therapist (content per visibility), newest first."""
+    from sqlalchemy import func
+
+    from server.services.couples import get_couple_for_therapist
+
+    couple = get_couple_for_therapist(therapist=therapist, couple_id=couple_id)
+    total = db.session.scalar(
+        select(func.count()).select_from(CheckIn).where(CheckIn.couple_id == couple.id)
+    )
+    rows = list(
+        db.session.scalars(
+            select(CheckIn)
+            .where(CheckIn.couple_id == couple.id)
+            .order_by(CheckIn.occurred_at.desc(), CheckIn.id)
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+    audit_reads(rows, therapist)
+    return rows, int(total or 0), {}

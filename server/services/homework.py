@@ -1,0 +1,99 @@
+"""A partner's homework this week, from the program engine and their own check-ins."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from exercises.program import CheckinRecord, homework, local_date, week_of, week_window_utc
+from server.db import utcnow
+from server.extensions import db
+from server.models import ACTIVE, COMPLETED, CheckIn, User
+from server.services.assignments import current_assignment, frozen_program
+
+PAUSED_MESSAGE = "Paused by your therapist."
+
+
+def homework_for(*, partner: User) -> dict[str, Any]:
+    """The caller's homework: only their own check-ins count (privacy rule 3)."""
+    tz = ZoneInfo(partner.timezone)
+    now = utcnow()
+    week = week_of(now, tz)
+    empty = {
+        "assignment_id": None,
+        "status": None,
+        "program": None,
+        "stage": None,
+        "week": {"start": week.start, "end": week.end},
+        "today": local_date(now, tz),
+        "items": [],
+        "message": None,
+    }
+    assignment = current_assignment(couple_id=partner.couple_id) if partner.couple_id else None
+    if assignment is None:
+        return empty
+    program = frozen_program(assignment)
+    base = {
+        **empty,
+        "assignment_id": assignment.id,
+        "program": {"slug": program.slug, "title": program.title, "version": program.version},
+    }
+    if assignment.status == COMPLETED:
+        return {**base, "status": COMPLETED, "message": "You have completed this program."}
+    stage = program.stage(assignment.stage_index)
+    held = assignment.on_hold or assignment.status != ACTIVE
+    start, end = week_window_utc(week, tz)
+    rows = db.session.scalars(
+        select(CheckIn).where(
+            CheckIn.author_id == partner.id,
+            CheckIn.assignment_id == assignment.id,
+            CheckIn.occurred_at >= start,
+            CheckIn.occurred_at < end,
+        )
+    )
+    records = [CheckinRecord(exercise=r.exercise, occurred_at=r.occurred_at) for r in rows]
+    result = homework(
+        program,
+        assignment.stage_index,
+        checkins=records,
+        tz=tz,
+        now=now,
+        overrides=assignment.overrides,
+    )
+    items = []
+    for item in result.items:
+        exercise = assignment.exercises[item.exercise]
+        item_held = assignment.status != ACTIVE or (assignment.on_hold and exercise["joint"])
+        items.append(
+            {
+                "exercise": item.exercise,
+                "title": exercise["title"],
+                "kind": exercise["kind"],
+                "joint": exercise["joint"],
+                "duration_minutes": exercise["duration_minutes"],
+                "per_week": item.per_week,
+                "done_this_week": item.done_this_week,
+                "remaining": item.remaining,
+                "due_today": item.due_today and not item_held,
+                "due_today_count": 0 if item_held else item.due_today_count,
+                "paused": item_held,
+            }
+        )
+    return {
+        **base,
+        # A safety hold shows as a plain pause: no reason, no hint of who raised it.
+        "status": "paused" if held else ACTIVE,
+        "stage": {
+            "index": stage.index,
+            "title": stage.title,
+            "guidance": stage.guidance,
+            "includes": list(stage.includes),
+            "off_limits": list(stage.off_limits),
+        },
+        "week": {"start": result.week.start, "end": result.week.end},
+        "today": result.today,
+        "items": items,
+        "message": PAUSED_MESSAGE if held else None,
+    }
