@@ -111,6 +111,44 @@ def keys_generate() -> None:
     click.echo(Fernet.generate_key().decode())
 
 
+@keys_group.command("rotate")
+@with_appcontext
+def keys_rotate() -> None:
+    """Re-encrypt all stored free text with the first key of TANDEM_DATA_KEYS."""
+    from server.services.keys import rotate_data_keys
+
+    for column, count in rotate_data_keys().items():
+        click.echo(f"{column}: {count} re-encrypted")
+    click.echo("Done: older keys may now be removed from TANDEM_DATA_KEYS.")
+
+
+@click.command("audit")
+@click.option("--couple", "couple_id", help="Only events about this couple.")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@with_appcontext
+def audit_command(couple_id: str | None, limit: int) -> None:
+    """Print the audit trail: when, who, what, which object."""
+    from server.extensions import db
+    from server.models import User
+    from server.services.audit import list_events
+
+    events = list_events(couple_id=couple_id, limit=limit)
+    actors = {
+        user.id: user.email
+        for user in db.session.query(User).filter(
+            User.id.in_({e.actor_id for e in events if e.actor_id})
+        )
+    }
+    for event in events:
+        actor = actors.get(event.actor_id or "", event.actor_id or "-")
+        when = event.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        click.echo(
+            f"{when}  {actor:<32}  {event.action:<24}  {event.object_type} {event.object_id}"
+        )
+    if not events:
+        click.echo("No audit events.")
+
+
 @click.group("catalog")
 def catalog_group() -> None:
     """The exercise and program content."""
@@ -139,6 +177,7 @@ def register_commands(app: Flask) -> None:
         seed_command,
         create_therapist_command,
         keys_group,
+        audit_command,
     ):
         app.cli.add_command(command)
 

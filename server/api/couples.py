@@ -11,13 +11,13 @@ from server.auth import current_user, login_required
 from server.db import utcnow
 from server.models import THERAPIST, Couple
 from server.schemas.couples import CoupleCreateSchema, CoupleSchema, InviteSchema
-from server.services import couples
+from server.services import couples, progress
 
 PREFIX = "/couples"
 blp = Blueprint("couples", __name__, description="A therapist's couples")
 
 
-def couple_view(couple: Couple) -> dict[str, Any]:
+def couple_view(couple: Couple, summary: dict[str, Any] | None = None) -> dict[str, Any]:
     """A couple as the therapist sees it, invite codes decrypted while still usable."""
     now = utcnow()
     return {
@@ -36,8 +36,7 @@ def couple_view(couple: Couple) -> dict[str, Any]:
             }
             for invite in couple.invites
         ],
-        # Filled in by the homework loop (stages, adherence, alerts) once it exists.
-        "summary": {"current_stage": None, "adherence_this_week": None, "open_alerts": 0},
+        "summary": summary or progress.couple_summaries([couple])[couple.id],
     }
 
 
@@ -54,7 +53,8 @@ class Couples(MethodView):
             limit=pagination_parameters.page_size,
         )
         pagination_parameters.item_count = total
-        return [couple_view(c) for c in items]
+        summaries = progress.couple_summaries(items)
+        return [couple_view(c, summaries[c.id]) for c in items]
 
     @login_required(THERAPIST)
     @blp.arguments(CoupleCreateSchema)

@@ -96,7 +96,7 @@ class WeekSchema(Schema):
 class HomeworkSchema(Schema):
     assignment_id = fields.String(allow_none=True)
     status = fields.String(
-        allow_none=True, metadata={"enum": ["active", "paused", "completed", None]}
+        allow_none=True, metadata={"enum": ["active", "paused", "scheduled", "completed", None]}
     )
     program = fields.Dict(allow_none=True)
     stage = fields.Dict(allow_none=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from server.services.couples import get_couple_for_therapist
 log = logging.getLogger(__name__)
 
 MAX_PER_WEEK = 14
+MAX_BACKDATE_DAYS = 365
 
 
 def frozen_program(assignment: Assignment) -> Program:
@@ -100,6 +101,14 @@ def assign_program(
         raise ValidationFailed(
             "Unknown program.", errors={"program": [f"No program {program_slug!r}."]}
         ) from None
+    today = utcnow().date()
+    if start_date is not None and not (
+        today - timedelta(days=MAX_BACKDATE_DAYS) <= start_date <= today + timedelta(days=90)
+    ):
+        raise ValidationFailed(
+            "The start date is out of range.",
+            errors={"start_date": ["Must be within a year before and 90 days after today."]},
+        )
     program = Program.from_dict(version.data)
     catalog = latest_exercises()
     exercises = {slug: catalog[slug].to_dict() for slug in program.exercise_slugs}

@@ -42,6 +42,12 @@ def homework_for(*, partner: User) -> dict[str, Any]:
     }
     if assignment.status == COMPLETED:
         return {**base, "status": COMPLETED, "message": "You have completed this program."}
+    if base["today"] < assignment.start_date:
+        return {
+            **base,
+            "status": "scheduled",
+            "message": f"Your program starts on {assignment.start_date.isoformat()}.",
+        }
     stage = program.stage(assignment.stage_index)
     held = assignment.on_hold or assignment.status != ACTIVE
     start, end = week_window_utc(week, tz)
