@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from server.db import utcnow
 from server.extensions import db
-from server.models import User
+from server.models import Couple, User
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +23,10 @@ DEMO_PARTNERS = (
     ("sam@demo.tandem.test", "demo-partner-2", "Sam", "Europe/London"),
 )
 DEMO_COUPLE_LABEL = "Alex & Sam (demo)"
+DEMO_PROGRAM = "sensate-focus-course"
+DEMO_WEEKS = 4
+# Demo check-in ids are derived from this namespace, so they are stable per seed.
+_DEMO_NAMESPACE = uuid.UUID("5d1c7a52-6a0e-4d38-9a55-7f3f0c1a2b10")
 
 
 def seed_all(*, demo: bool = False) -> Iterator[str]:
@@ -53,7 +62,124 @@ def seed_demo() -> Iterator[str]:
             )
         db.session.commit()
         log.info("created demo accounts")
+    couple = db.session.scalars(
+        select(Couple).where(Couple.therapist_id == therapist.id, Couple.label == DEMO_COUPLE_LABEL)
+    ).one_or_none()
+    if couple is not None and len(couple.partners) == 2:
+        from server.services.assignments import current_assignment
+
+        if current_assignment(couple_id=couple.id) is None:
+            _seed_demo_weeks(therapist=therapist, couple=couple)
+            db.session.commit()
+            log.info("created demo assignment and check-ins")
     yield "Demo logins (for trying Tandem only; do not use on a real server):"
     yield f"  therapist  {DEMO_THERAPIST[0]}  password {DEMO_THERAPIST[1]}"
     for p_email, p_password, p_name, _ in DEMO_PARTNERS:
         yield f"  partner    {p_email}  password {p_password}  ({p_name})"
+
+
+# --- a few weeks of demo homework ----------------------------------------------------
+
+# Per partner: on which days (counted from the start date) each exercise was done.
+_DEMO_PLAN: dict[str, dict[str, tuple[int, ...]]] = {
+    "Alex": {
+        "sf-1-nongenital-touch": (1, 4, 6, 8, 11, 13, 15, 18, 20, 22, 24),
+        "daily-appreciations": (0, 2, 3, 7, 9, 10, 14, 16, 17, 21, 23),
+        "journal-touch-reflection": (4, 11, 18, 24),
+    },
+    "Sam": {
+        "sf-1-nongenital-touch": (1, 4, 8, 13, 15, 20, 22, 25),
+        "daily-appreciations": (2, 5, 9, 12, 16, 19, 23),
+        "journal-touch-reflection": (5, 19),
+    },
+}
+# (partner, exercise, day) of the check-ins with something special about them.
+_DEMO_PRIVATE = ("Alex", "journal-touch-reflection", 18)
+_DEMO_FLAGGED = ("Sam", "sf-1-nongenital-touch", 25)
+
+
+def _demo_answers(name: str, exercise: str, day: int, progress: float) -> dict[str, Any]:
+    """Plausible answers that improve over the weeks (`progress` runs from 0 to 1)."""
+    start, end = (6.5, 2.0) if name == "Alex" else (5.5, 3.0)
+    anxiety = round(start + (end - start) * progress + (0.8 if day % 3 == 0 else -0.3))
+    if exercise == "sf-1-nongenital-touch":
+        pain = 5 if (name, exercise, day) == _DEMO_FLAGGED else day % 2
+        return {
+            "duration_minutes": 20 + (day * 7) % 25,
+            "initiated_by": ("Me", "My partner", "Both of us")[day % 3],
+            "sensations": ["Temperature (warm, cool)", "Pressure (firm, light)"][: 1 + day % 2],
+            "distractions": (
+                ["Expectations about what should happen"] if progress < 0.5 else ["None came up"]
+            ),
+            "refocused": progress > 0.3,
+            "anxiety": max(0, min(10, anxiety)),
+            "pain": pain,
+            "distress": max(0, min(10, anxiety - 2)),
+            "within_limits": True,
+            "pressured": False,
+            "stopped": False,
+            "unsafe": False,
+            "ready_to_move_on": progress > (0.7 if name == "Alex" else 0.95),
+        }
+    if exercise == "daily-appreciations":
+        return {
+            "felt_appreciated": min(10, 5 + round(4 * progress) + day % 2),
+            "easy_to_give": min(10, 4 + round(5 * progress)),
+            "unsafe": False,
+        }
+    return {
+        "sensation_detail": "The warmth of a hand resting on my shoulder.",
+        "where_attention_went": "To whether I was doing it right.",
+        "what_brought_me_back": "Breathing out slowly and feeling the pressure again.",
+        "distress": max(0, min(10, anxiety - 3)),
+    }
+
+
+def _seed_demo_weeks(*, therapist: User, couple: Couple) -> None:
+    """Give the demo couple the sensate-focus course, started a few weeks ago, and the
+    check-ins both partners would have recorded since: a private one and, lately, one
+    that raised a pain alert. Everything goes through the services the app uses."""
+    from server.services.assignments import assign_program
+    from server.services.checkins import record_checkin
+
+    now = utcnow()
+    partners = {p.name: p for p in couple.partners}
+    tz = ZoneInfo(partners["Alex"].timezone)
+    today = now.astimezone(tz).date()
+    start_date = today - timedelta(days=DEMO_WEEKS * 7 - 1)
+    assignment = assign_program(
+        therapist=therapist, couple_id=couple.id, program_slug=DEMO_PROGRAM, start_date=start_date
+    )
+    # As if assigned on the start date: the stage's criteria count sessions from when
+    # the stage began, and the history should say when that was.
+    began = datetime.combine(start_date, time(9, 0), tzinfo=tz).astimezone(now.tzinfo)
+    assignment.created_at = assignment.stage_started_at = began
+    for event in assignment.events:
+        event.at = began
+    last_day = (today - start_date).days
+    sessions = sorted(
+        (day, name, exercise)
+        for name, plan in _DEMO_PLAN.items()
+        for exercise, days in plan.items()
+        for day in days
+        if day < last_day
+    )
+    for day, name, exercise in sessions:
+        partner = partners[name]
+        local = datetime.combine(start_date + timedelta(days=day), time(20, 30), tzinfo=tz)
+        body: dict[str, Any] = {
+            "id": str(uuid.uuid5(_DEMO_NAMESPACE, f"{name}/{exercise}/{day}")),
+            "assignment_id": assignment.id,
+            "exercise": exercise,
+            "occurred_at": local.astimezone(now.tzinfo),
+            "answers": _demo_answers(name, exercise, day, day / max(last_day - 1, 1)),
+            "visibility": "therapist",
+        }
+        if (name, exercise, day) == _DEMO_PRIVATE:
+            body["visibility"] = "private"
+            body["reflection"] = "Something I want to keep to myself for now."
+        elif (name, exercise, day) == _DEMO_FLAGGED:
+            body["reflection"] = "My lower back hurt when lying on my front; we stopped early."
+        elif exercise == "sf-1-nongenital-touch" and day % 4 == 0:
+            body["reflection"] = "Easier to stay with the sensations than last time."
+        record_checkin(author=partner, body=body)

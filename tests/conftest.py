@@ -97,6 +97,9 @@ def _drop_everything() -> None:
         connection.execute(text("PRAGMA foreign_keys=OFF"))
         for table in meta.sorted_tables:
             table.drop(connection)
+    with db.engine.begin() as connection:
+        # The connection goes back to the pool: foreign keys must be on again.
+        connection.execute(text("PRAGMA foreign_keys=ON"))
 
 
 @pytest.fixture

@@ -90,6 +90,15 @@ class ProblemSchema(Schema):
     )
 
 
+class StrictBoolean(fields.Boolean):
+    """true or false only: no "yes", 1 or "on" (JSON has booleans)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        if not isinstance(value, bool):
+            raise ValidationError("Not a valid boolean.")
+        return value
+
+
 class Instant(fields.DateTime):
     """An instant, written as ISO 8601 in UTC with `Z` (naive input is refused)."""
 

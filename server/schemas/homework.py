@@ -7,7 +7,7 @@ import uuid
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from server.models import FLAGS, VISIBILITIES
-from server.schemas.common import Instant, RequestSchema
+from server.schemas.common import Instant, RequestSchema, StrictBoolean
 
 REASON = fields.String(
     validate=validate.Length(max=2000), metadata={"description": "Why (therapists only)"}
@@ -107,11 +107,11 @@ class HomeworkSchema(Schema):
 
 
 class FlagsSchema(RequestSchema):
-    pain = fields.Boolean()
-    distress = fields.Boolean()
-    stop = fields.Boolean()
-    pressured = fields.Boolean()
-    unsafe = fields.Boolean()
+    pain = StrictBoolean()
+    distress = StrictBoolean()
+    stop = StrictBoolean()
+    pressured = StrictBoolean()
+    unsafe = StrictBoolean()
 
 
 class CheckInCreateSchema(RequestSchema):

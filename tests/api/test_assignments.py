@@ -33,24 +33,31 @@ def test_assigning_freezes_the_program_and_starts_at_stage_one(api: Api) -> None
 def test_one_running_assignment_per_couple(api: Api) -> None:
     t, couple, _, _ = setup(api)
     assign(api, t, couple["id"])
-    r = api.call("POST", f"/api/v1/couples/{couple['id']}/assignments", t,
-                 json={"program": "communication-foundations"})
+    r = api.call(
+        "POST",
+        f"/api/v1/couples/{couple['id']}/assignments",
+        t,
+        json={"program": "communication-foundations"},
+    )
     assert r.status_code == 409
     assert r.content_type == "application/problem+json"
 
 
 def test_unknown_program_is_422(api: Api) -> None:
     t, couple, _, _ = setup(api)
-    r = api.call("POST", f"/api/v1/couples/{couple['id']}/assignments", t,
-                 json={"program": "nope"})
+    r = api.call("POST", f"/api/v1/couples/{couple['id']}/assignments", t, json={"program": "nope"})
     assert r.status_code == 422
     assert "program" in r.get_json()["errors"]
 
 
 def test_start_date_out_of_range_is_422(api: Api) -> None:
     t, couple, _, _ = setup(api)
-    r = api.call("POST", f"/api/v1/couples/{couple['id']}/assignments", t,
-                 json={"program": "communication-foundations", "start_date": "2099-01-01"})
+    r = api.call(
+        "POST",
+        f"/api/v1/couples/{couple['id']}/assignments",
+        t,
+        json={"program": "communication-foundations", "start_date": "2099-01-01"},
+    )
     assert r.status_code == 422
     assert "start_date" in r.get_json()["errors"]
 
@@ -72,8 +79,13 @@ def test_advance_through_stages_then_409_then_complete(api: Api) -> None:
     assert done.get_json()["status"] == "completed"
     history = done.get_json()["history"]
     assert [h["action"] for h in history] == ["assigned", "advanced", "advanced", "completed"]
-    assert history[1] == {**history[1], "from_stage": 1, "to_stage": 2, "reason": "Ready",
-                          "actor_id": t.id}
+    assert history[1] == {
+        **history[1],
+        "from_stage": 1,
+        "to_stage": 2,
+        "reason": "Ready",
+        "actor_id": t.id,
+    }
     # a new program may follow a completed one
     assert assign(api, t, couple["id"])["stage_index"] == 1
 
@@ -98,23 +110,33 @@ def test_pause_and_resume(api: Api) -> None:
 def test_overrides_and_notes(api: Api) -> None:
     t, couple, a, _ = setup(api)
     aid = assign(api, t, couple["id"])["id"]
-    r = api.call("PATCH", f"/api/v1/assignments/{aid}", t, json={
-        "overrides": {"sf-1-nongenital-touch": {"per_week": 2},
-                      "journal-touch-reflection": {"per_week": 0}},
-        "note": "Alex is nervous about stage 2.",
-    })
+    r = api.call(
+        "PATCH",
+        f"/api/v1/assignments/{aid}",
+        t,
+        json={
+            "overrides": {
+                "sf-1-nongenital-touch": {"per_week": 2},
+                "journal-touch-reflection": {"per_week": 0},
+            },
+            "note": "Alex is nervous about stage 2.",
+        },
+    )
     assert r.status_code == 200
     body = r.get_json()
     assert body["overrides"]["sf-1-nongenital-touch"] == {"per_week": 2}
     assert body["note"] == "Alex is nervous about stage 2."
-    items = {i["exercise"]: i for i in api.call("GET", "/api/v1/me/homework", a).get_json()["items"]}
+    items = {
+        i["exercise"]: i for i in api.call("GET", "/api/v1/me/homework", a).get_json()["items"]
+    }
     assert items["sf-1-nongenital-touch"]["per_week"] == 2
     assert "journal-touch-reflection" not in items
     # partners read the assignment without the note
     seen = api.call("GET", f"/api/v1/assignments/{aid}", a).get_json()
     assert "note" not in seen
     assert "Alex is nervous" not in api.call("GET", f"/api/v1/assignments/{aid}", a).get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_bad_overrides_are_422_and_change_nothing(api: Api) -> None:
@@ -128,8 +150,12 @@ def test_bad_overrides_are_422_and_change_nothing(api: Api) -> None:
         r = api.call("PATCH", f"/api/v1/assignments/{aid}", t, json={"overrides": overrides})
         assert r.status_code == 422
         assert field in r.get_json()["errors"], r.get_json()
-    r = api.call("PATCH", f"/api/v1/assignments/{aid}", t,
-                 json={"overrides": {"sf-1-nongenital-touch": {"per_week": "2"}}})
+    r = api.call(
+        "PATCH",
+        f"/api/v1/assignments/{aid}",
+        t,
+        json={"overrides": {"sf-1-nongenital-touch": {"per_week": "2"}}},
+    )
     assert r.status_code == 422
     assert api.call("GET", f"/api/v1/assignments/{aid}", t).get_json()["overrides"] == {}
 
@@ -154,8 +180,13 @@ def test_every_assignment_change_is_audited(api: Api, app: Flask) -> None:
         actions = db.session.scalars(
             select(AuditEvent.action).where(AuditEvent.object_id == aid).order_by(AuditEvent.at)
         ).all()
-    assert actions == ["assignment.assigned", "assignment.updated", "assignment.advanced",
-                       "assignment.paused", "assignment.resumed"]
+    assert actions == [
+        "assignment.assigned",
+        "assignment.updated",
+        "assignment.advanced",
+        "assignment.paused",
+        "assignment.resumed",
+    ]
 
 
 def test_a_started_assignment_keeps_its_program_version(api: Api, app: Flask) -> None:
@@ -165,12 +196,16 @@ def test_a_started_assignment_keeps_its_program_version(api: Api, app: Flask) ->
     t, couple, _, _ = setup(api)
     before = assign(api, t, couple["id"], "communication-foundations")
     with app.app_context():
-        row = db.session.scalars(select(ProgramVersion).where(
-            ProgramVersion.slug == "communication-foundations")).one()
+        row = db.session.scalars(
+            select(ProgramVersion).where(ProgramVersion.slug == "communication-foundations")
+        ).one()
         new_version = row.version + 1
         data = {**row.data, "version": new_version, "title": "Renamed foundations"}
-        db.session.add(ProgramVersion(scope="catalog", slug=row.slug, version=new_version,
-                                      title=data["title"], data=data))
+        db.session.add(
+            ProgramVersion(
+                scope="catalog", slug=row.slug, version=new_version, title=data["title"], data=data
+            )
+        )
         db.session.commit()
     try:
         after = api.call("GET", f"/api/v1/assignments/{before['id']}", t).get_json()
@@ -179,9 +214,12 @@ def test_a_started_assignment_keeps_its_program_version(api: Api, app: Flask) ->
         assert listed["title"] == "Renamed foundations"
     finally:
         with app.app_context():
-            db.session.execute(ProgramVersion.__table__.delete().where(
-                ProgramVersion.slug == "communication-foundations",
-                ProgramVersion.version == new_version))
+            db.session.execute(
+                ProgramVersion.__table__.delete().where(
+                    ProgramVersion.slug == "communication-foundations",
+                    ProgramVersion.version == new_version,
+                )
+            )
             db.session.commit()
 
 

@@ -1,0 +1,52 @@
+"""The therapist portal: server-rendered pages under /portal (API.md, "Therapist portal").
+
+The pages use the same services as the API and add no rules of their own. Sign-in is a
+signed cookie session (separate from API tokens) that names a `LoginSession` row, so
+logging out or revoking the login ends it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE_NAME = "tandem_portal"
+# The cookie lives only while the therapist is active (refreshed on every request).
+SESSION_IDLE = timedelta(hours=2)
+
+
+class PortalSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, marked Secure whenever the request came over HTTPS
+    (so a laptop on http://localhost still works) or when SESSION_COOKIE_SECURE is set."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
+def _configure_session(app: Flask) -> None:
+    """Cookie flags for the portal session; explicit settings given to create_app win."""
+    wanted = {
+        "SESSION_COOKIE_NAME": SESSION_COOKIE_NAME,
+        # Only the portal's pages receive the cookie; the API never does.
+        "SESSION_COOKIE_PATH": "/portal",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": SESSION_IDLE,
+    }
+    for key, value in wanted.items():
+        if app.config.get(key) == Flask.default_config.get(key):
+            app.config[key] = value
+    app.session_interface = PortalSessionInterface()
+
+
+def init_app(app: Flask) -> None:
+    """Register the portal's blueprint and its session settings."""
+    from server.portal.views import blp
+
+    _configure_session(app)
+    app.register_blueprint(blp)

@@ -1,0 +1,229 @@
+"""Recording check-ins: validation, offline-safe idempotency, homework counts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from server.extensions import db
+from server.models import CheckIn
+from tests.factories import SF_CALM, Api, assign, check_in, checkin_body
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def setup(api: Api):  # type: ignore[no-untyped-def]
+    t = api.therapist()
+    couple, a, b = api.couple_with_partners(t)
+    assignment = assign(
+        api, t, couple["id"], start_date=(datetime.now(UTC) - timedelta(days=30)).date().isoformat()
+    )
+    return t, couple, a, b, assignment["id"]
+
+
+def count(app: Flask) -> int:
+    with app.app_context():
+        return int(db.session.scalar(select(func.count()).select_from(CheckIn)) or 0)
+
+
+def test_a_check_in_is_recorded_and_shown_to_its_author(api: Api, setup) -> None:  # type: ignore[no-untyped-def]
+    _, _, a, _, aid = setup
+    body = checkin_body(aid, reflection="Slower than last time, nicer.", visibility="private")
+    r = api.call("POST", "/api/v1/checkins", a, json=body)
+    assert r.status_code == 201
+    stored = r.get_json()
+    assert stored["id"] == body["id"]
+    assert stored["author_id"] == a.id
+    assert stored["answers"]["anxiety"] == 2
+    assert stored["reflection"] == "Slower than last time, nicer."
+    assert stored["visibility"] == "private"
+    assert stored["flags"] == dict.fromkeys(
+        ["pain", "distress", "stop", "pressured", "unsafe"], False
+    )
+    assert "safety" not in stored
+    mine = api.call("GET", "/api/v1/me/checkins", a).get_json()
+    assert [c["id"] for c in mine] == [body["id"]]
+    assert api.call("GET", f"/api/v1/checkins/{body['id']}", a).get_json() == {
+        k: v for k, v in stored.items()
+    }
+
+
+def test_visibility_defaults_to_therapist(api: Api, setup) -> None:  # type: ignore[no-untyped-def]
+    _, _, a, _, aid = setup
+    assert check_in(api, a, aid)["visibility"] == "therapist"
+
+
+def test_same_id_same_body_is_an_offline_retry(api: Api, app: Flask, setup) -> None:  # type: ignore[no-untyped-def]
+    _, _, a, _, aid = setup
+    body = checkin_body(aid, reflection="once")
+    first = api.call("POST", "/api/v1/checkins", a, json=body)
+    again = api.call("POST", "/api/v1/checkins", a, json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json() == first.get_json()
+    assert count(app) == 1
+
+
+def test_same_id_different_body_is_409(api: Api, app: Flask, setup) -> None:  # type: ignore[no-untyped-def]
+    _, _, a, b, aid = setup
+    body = checkin_body(aid)
+    api.call("POST", "/api/v1/checkins", a, json=body)
+    changed = {**body, "answers": {**body["answers"], "anxiety": 5}}
+    r = api.call("POST", "/api/v1/checkins", a, json=changed)
+    assert r.status_code == 409
+    # the partner re-using the id is a conflict too, and learns nothing else
+    assert api.call("POST", "/api/v1/checkins", b, json=body).status_code == 409
+    assert count(app) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b["answers"].update(anxiety=11), "answers.anxiety"),
+        (lambda b: b["answers"].update(anxiety="2"), "answers.anxiety"),
+        (lambda b: b["answers"].update(anxiety=True), "answers.anxiety"),
+        (lambda b: b["answers"].pop("pain"), "answers.pain"),
+        (lambda b: b["answers"].update(mood=3), "answers.mood"),
+        (lambda b: b["answers"].update(initiated_by="The cat"), "answers.initiated_by"),
+        (lambda b: b.update(exercise="sf-3-mutual-touch"), "exercise"),
+        (lambda b: b.update(exercise="no-such-exercise"), "exercise"),
+        (
+            lambda b: b.update(occurred_at=iso(datetime.now(UTC) + timedelta(minutes=10))),
+            "occurred_at",
+        ),
+        (
+            lambda b: b.update(occurred_at=iso(datetime.now(UTC) - timedelta(days=60))),
+            "occurred_at",
+        ),
+        (lambda b: b.update(occurred_at="2026-01-01T10:00:00"), "occurred_at"),
+        (lambda b: b.update(occurred_at="yesterday"), "occurred_at"),
+        (lambda b: b.update(visibility="everyone"), "visibility"),
+        (lambda b: b.update(flags={"bored": True}), "flags.bored"),
+        (lambda b: b.update(flags={"pain": "yes"}), "flags.pain"),
+        (lambda b: b.update(id="not-a-uuid"), "id"),
+        (lambda b: b.update(assignment_id=str(uuid.uuid4())), "assignment_id"),
+        (lambda b: b.update(reflection="x" * 10_001), "reflection"),
+        (lambda b: b.update(extra=1), "extra"),
+    ],
+)
+def test_invalid_check_ins_are_422_naming_the_field(  # type: ignore[no-untyped-def]
+    api: Api, app: Flask, setup, change, field: str
+) -> None:
+    _, _, a, _, aid = setup
+    body = checkin_body(aid)
+    change(body)
+    r = api.call("POST", "/api/v1/checkins", a, json=body)
+    assert r.status_code == 422, r.get_json()
+    assert field in r.get_json()["errors"], r.get_json()
+    assert count(app) == 0
+
+
+def test_a_few_minutes_of_clock_skew_is_fine(api: Api, setup) -> None:  # type: ignore[no-untyped-def]
+    _, _, a, _, aid = setup
+    check_in(api, a, aid, occurred_at=iso(datetime.now(UTC) + timedelta(minutes=4)))
+
+
+def test_therapists_do_not_write_check_ins(api: Api, setup) -> None:  # type: ignore[no-untyped-def]
+    t, _, _, _, aid = setup
+    assert api.call("POST", "/api/v1/checkins", t, json=checkin_body(aid)).status_code == 403
+
+
+def test_a_completed_program_takes_no_check_ins(api: Api) -> None:
+    t = api.therapist()
+    couple, a, _ = api.couple_with_partners(t)
+    program = {
+        "slug": "one",
+        "title": "One",
+        "stages": [
+            {"title": "Only", "exercises": [{"exercise": "daily-appreciations", "per_week": 3}]}
+        ],
+    }
+    assert api.call("POST", "/api/v1/programs", t, json=program).status_code == 201
+    aid = assign(api, t, couple["id"], "one")["id"]
+    api.call("POST", f"/api/v1/assignments/{aid}/complete", t)
+    r = api.call(
+        "POST", "/api/v1/checkins", a, json=checkin_body(aid, exercise="daily-appreciations")
+    )
+    assert r.status_code == 409
+    homework = api.call("GET", "/api/v1/me/homework", a).get_json()
+    assert homework["status"] == "completed"
+    assert homework["items"] == []
+
+
+def test_homework_counts_own_sessions_and_what_is_due(api: Api, setup) -> None:  # type: ignore[no-untyped-def]
+    _, _, a, b, aid = setup
+    before = api.call("GET", "/api/v1/me/homework", a).get_json()
+    assert before["assignment_id"] == aid
+    assert before["status"] == "active"
+    assert before["stage"]["index"] == 1 and before["stage"]["guidance"]
+    assert before["week"]["start"] <= before["today"] <= before["week"]["end"]
+    items = {i["exercise"]: i for i in before["items"]}
+    sf = items["sf-1-nongenital-touch"]
+    assert (sf["per_week"], sf["done_this_week"], sf["joint"], sf["kind"]) == (
+        3,
+        0,
+        True,
+        "sensate_focus",
+    )
+    assert sf["due_today"] is True
+    check_in(api, a, aid)
+    after = {
+        i["exercise"]: i for i in api.call("GET", "/api/v1/me/homework", a).get_json()["items"]
+    }
+    assert after["sf-1-nongenital-touch"]["done_this_week"] == 1
+    # a joint exercise: the partner's homework counts only their own check-ins
+    partner = {
+        i["exercise"]: i for i in api.call("GET", "/api/v1/me/homework", b).get_json()["items"]
+    }
+    assert partner["sf-1-nongenital-touch"]["done_this_week"] == 0
+
+
+def test_homework_without_an_assignment(api: Api) -> None:
+    _, a, _ = api.couple_with_partners(api.therapist())
+    body = api.call("GET", "/api/v1/me/homework", a).get_json()
+    assert body["assignment_id"] is None
+    assert body["items"] == []
+    assert body["week"]["start"] and body["week"]["end"]
+
+
+def test_a_scheduled_program_shows_its_start(api: Api) -> None:
+    t = api.therapist()
+    couple, a, _ = api.couple_with_partners(t)
+    start = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    assign(api, t, couple["id"], start_date=start)
+    body = api.call("GET", "/api/v1/me/homework", a).get_json()
+    assert body["status"] == "scheduled"
+    assert start in body["message"]
+
+
+def test_the_homework_week_is_the_partners_local_week(api: Api) -> None:
+    """Partners in different zones each get their own Monday-to-Sunday."""
+    t = api.therapist()
+    couple, a, b = api.couple_with_partners(t, timezones=("Pacific/Kiritimati", "Pacific/Niue"))
+    assign(api, t, couple["id"])
+    wa = api.call("GET", "/api/v1/me/homework", a).get_json()
+    wb = api.call("GET", "/api/v1/me/homework", b).get_json()
+    # UTC+14 and UTC-11: always a day apart
+    assert wa["today"] != wb["today"]
+
+
+def test_check_ins_for_a_joint_exercise_are_one_per_partner(api: Api, app: Flask, setup) -> None:  # type: ignore[no-untyped-def]
+    _, _, a, b, aid = setup
+    check_in(api, a, aid)
+    check_in(api, b, aid)
+    assert count(app) == 2
+    for partner in (a, b):
+        mine = api.call("GET", "/api/v1/me/checkins", partner).get_json()
+        assert [c["author_id"] for c in mine] == [partner.id]
+
+
+def test_unflagged_answers_raise_no_alert(api: Api, setup) -> None:  # type: ignore[no-untyped-def]
+    t, _, a, _, aid = setup
+    check_in(api, a, aid, answers={**SF_CALM, "pain": 3})
+    assert api.call("GET", "/api/v1/alerts", t).get_json() == []
