@@ -59,7 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
 
     import server.models  # noqa: F401 - every model must be mapped before first use
-    from server import api, auth, crypto, errors, health
+    from server import api, auth, crypto, errors, health, portal
     from server.db import render_item
     from server.extensions import db, limiter, migrate
 
@@ -78,6 +78,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     errors.init_app(app)
     api.init_app(app)
+    portal.init_app(app)
     app.register_blueprint(health.blp)
     _register_unit_of_work(app)
 

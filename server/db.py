@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
 
 # Constraint names must be deterministic so Alembic can alter them (batch mode on SQLite
 # recreates tables and needs every constraint named).
@@ -36,6 +37,22 @@ def is_id(value: str) -> bool:
         return str(uuid.UUID(value)) == value.lower()
     except ValueError:
         return False
+
+
+def add_unique(session: Session, obj: object) -> bool:
+    """Insert `obj` inside a savepoint; False if a unique constraint refused it.
+
+    The savepoint must be open before the object is added: `begin_nested()` flushes
+    what is pending first, and a refused INSERT outside it would spoil the whole
+    transaction. This is how concurrent duplicates (same email, same check-in id) are
+    told apart from real errors.
+    """
+    try:
+        with session.begin_nested():
+            session.add(obj)
+    except IntegrityError:
+        return False
+    return True
 
 
 class UTCDateTime(TypeDecorator[datetime]):

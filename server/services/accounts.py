@@ -7,9 +7,9 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from server.auth import TokenPair, passwords, start_session
+from server.db import add_unique
 from server.errors import Conflict, Unauthorized
 from server.extensions import db
 from server.models import THERAPIST, User
@@ -74,13 +74,9 @@ def create_user(
         timezone=timezone,
         couple_id=couple_id,
     )
-    db.session.add(user)
-    try:
-        # Two sign-ups racing for one email: the unique index decides.
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError:
-        raise Conflict("An account with this email already exists.", code="email_taken") from None
+    # Two sign-ups racing for one email: the unique index decides.
+    if not add_unique(db.session, user):
+        raise Conflict("An account with this email already exists.", code="email_taken")
     return user
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from exercises.catalog import Catalog, validate_program_dict
 from exercises.model import Exercise, Program
 from exercises.schema import CatalogError
+from server.db import add_unique
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import CATALOG_SCOPE, THERAPIST, ExerciseVersion, ProgramVersion, User
@@ -192,12 +192,8 @@ def create_custom_program(*, therapist: User, data: dict[str, Any]) -> ProgramVe
         title=program.title,
         data=program.to_dict(),
     )
-    db.session.add(row)
-    try:
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError:
-        raise Conflict(f"The slug {program.slug!r} is already taken.", code="slug_taken") from None
+    if not add_unique(db.session, row):
+        raise Conflict(f"The slug {program.slug!r} is already taken.", code="slug_taken")
     record_event(
         actor_id=therapist.id,
         action="program.created",

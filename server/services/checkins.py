@@ -12,13 +12,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from exercises.forms import flags_from_answers, validate_answers
 from exercises.model import Exercise
 from exercises.program import local_date
 from server.crypto import cipher
-from server.db import is_id, utcnow
+from server.db import add_unique, is_id, utcnow
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import COMPLETED, FLAGS, Alert, Assignment, CheckIn, Couple, User
@@ -119,15 +118,11 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
         flags=flags,
         body_hash=fingerprint,
     )
-    db.session.add(checkin)
-    try:
-        # Two identical requests racing: the primary key lets exactly one in.
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError:
+    # Two identical requests racing: the primary key lets exactly one in.
+    if not add_unique(db.session, checkin):
         existing = db.session.get(CheckIn, body["id"], populate_existing=True)
         if existing is None:
-            raise
+            raise Conflict("This check-in is being recorded; try again.", code="checkin_busy")
         return _replay(existing, author, fingerprint), False, []
     if flags:
         raise_safety_alert(checkin=checkin, assignment=assignment, author=author)

@@ -80,3 +80,47 @@ def test_same_email_signing_up_twice_at_once_creates_one_account(
         )
 
     assert sorted(race(app, [sign_up, sign_up])) == [201, 409]
+
+
+def test_two_identical_check_ins_at_once_store_one_row(pg_url: str, app: Flask, api: Api) -> None:
+    from sqlalchemy import func, select
+
+    from server.extensions import db
+    from server.models import Alert, CheckIn
+    from tests.factories import assign, checkin_body
+
+    t = api.therapist()
+    couple, a, _ = api.couple_with_partners(t)
+    aid = assign(api, t, couple["id"])["id"]
+    for _ in range(3):
+        body = checkin_body(aid, flags={"unsafe": True})
+
+        def post(body: dict = body) -> int:  # type: ignore[type-arg]
+            return (
+                app.test_client().post("/api/v1/checkins", json=body, headers=a.headers).status_code
+            )
+
+        assert sorted(race(app, [post, post])) == [200, 201]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(CheckIn)) == 3
+        assert db.session.scalar(select(func.count()).select_from(Alert)) == 3
+
+
+def test_assigning_twice_at_once_leaves_one_running_assignment(
+    pg_url: str, app: Flask, api: Api
+) -> None:
+    t = api.therapist()
+    couple, _, _ = api.couple_with_partners(t)
+
+    def post() -> int:
+        return (
+            app.test_client()
+            .post(
+                f"/api/v1/couples/{couple['id']}/assignments",
+                json={"program": "communication-foundations"},
+                headers=t.headers,
+            )
+            .status_code
+        )
+
+    assert sorted(race(app, [post, post])) == [201, 409]

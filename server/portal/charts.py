@@ -1,0 +1,216 @@
+"""Chart geometry for the portal's server-rendered SVG (no JavaScript, no library).
+
+Pure functions from the weeks of `services.progress.couple_progress` to coordinates; the
+templates only draw them. Every chart also comes with its numbers as a table, for
+screen readers and for print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+WIDTH = 560
+HEIGHT = 220
+LEFT, RIGHT, TOP, BOTTOM = 40, 12, 14, 34
+# Colour-blind-safe hues (Okabe-Ito), darkened for contrast on white.
+PALETTE = ("#0a5f8a", "#b4470c", "#0d7a5f", "#8a3f78", "#8a6a00", "#4a4a4a")
+RATING_MAX = 10
+
+
+@dataclass(frozen=True)
+class Tick:
+    pos: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    target_y: float | None
+    done: int
+    target: int
+    week: str
+    met: bool
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    value: float
+    week: str
+
+
+@dataclass(frozen=True)
+class Series:
+    key: str
+    label: str
+    color: str
+    points: tuple[Point, ...]
+    path: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart: plot area, axes and either bars or line series."""
+
+    width: int = WIDTH
+    height: int = HEIGHT
+    plot_left: float = LEFT
+    plot_right: float = WIDTH - RIGHT
+    plot_top: float = TOP
+    plot_bottom: float = HEIGHT - BOTTOM
+    y_ticks: tuple[Tick, ...] = ()
+    x_ticks: tuple[Tick, ...] = ()
+    bars: tuple[Bar, ...] = ()
+    series: tuple[Series, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    columns: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.bars and not self.series
+
+
+def week_label(start: date) -> str:
+    return f"{start.day} {start:%b}"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def _slots(count: int) -> tuple[float, float]:
+    """x of the first slot's centre and the distance between slots."""
+    span = (WIDTH - RIGHT) - LEFT
+    step = span / max(count, 1)
+    return LEFT + step / 2, step
+
+
+def _x_ticks(labels: list[str]) -> tuple[Tick, ...]:
+    first, step = _slots(len(labels))
+    every = 1 if len(labels) <= 8 else 2 if len(labels) <= 16 else 4
+    return tuple(
+        Tick(round(first + i * step, 1), label)
+        for i, label in enumerate(labels)
+        if i % every == 0 or i == len(labels) - 1
+    )
+
+
+def _y(value: float, top: float) -> float:
+    plot = (HEIGHT - BOTTOM) - TOP
+    return round((HEIGHT - BOTTOM) - plot * (value / top if top else 0), 1)
+
+
+def _nice_top(value: int) -> int:
+    for top in (4, 6, 8, 10, 12, 16, 20, 24, 30, 40, 50):
+        if value <= top:
+            return top
+    return value
+
+
+def adherence_chart(weeks: list[dict[str, Any]]) -> Chart:
+    """Sessions done per week against the week's target, summed over the exercises."""
+    if not weeks:
+        return Chart()
+    totals = [
+        (
+            week_label(w["start"]),
+            sum(i["done"] for i in w["items"]),
+            sum(i["target"] for i in w["items"]),
+        )
+        for w in weeks
+    ]
+    top = _nice_top(max(max(d, t) for _, d, t in totals) or 1)
+    first, step = _slots(len(totals))
+    width = min(step * 0.6, 48)
+    bars = []
+    for i, (label, done, target) in enumerate(totals):
+        y = _y(done, top)
+        bars.append(
+            Bar(
+                x=round(first + i * step - width / 2, 1),
+                y=y,
+                width=round(width, 1),
+                height=round((HEIGHT - BOTTOM) - y, 1),
+                target_y=_y(target, top) if target else None,
+                done=done,
+                target=target,
+                week=label,
+                met=bool(target) and done >= target,
+            )
+        )
+    ticks = tuple(Tick(_y(v, top), str(v)) for v in range(0, top + 1, max(top // 4, 1)))
+    return Chart(
+        y_ticks=ticks,
+        x_ticks=_x_ticks([label for label, _, _ in totals]),
+        bars=tuple(bars),
+        columns=("Week of", "Sessions done", "Target"),
+        rows=tuple((label, str(done), str(target)) for label, done, target in totals),
+    )
+
+
+def ratings_chart(weeks: list[dict[str, Any]], keys: list[tuple[str, str]]) -> Chart:
+    """Weekly means of 0-10 ratings, one line per rating; weeks without one leave a gap."""
+    labels = [week_label(w["start"]) for w in weeks]
+    first, step = _slots(len(weeks))
+    series = []
+    for index, (key, name) in enumerate(keys):
+        points: list[Point | None] = []
+        for i, week in enumerate(weeks):
+            value = week["means"].get(key)
+            if value is None:
+                points.append(None)
+                continue
+            points.append(
+                Point(round(first + i * step, 1), _y(float(value), RATING_MAX), value, labels[i])
+            )
+        present = tuple(p for p in points if p is not None)
+        if not present:
+            continue
+        path, pen_down = [], False
+        for point in points:
+            if point is None:
+                pen_down = False
+                continue
+            path.append(f"{'L' if pen_down else 'M'}{point.x} {point.y}")
+            pen_down = True
+        series.append(Series(key, name, PALETTE[index % len(PALETTE)], present, " ".join(path)))
+    if not series:
+        return Chart()
+    rows = tuple(
+        (
+            labels[i],
+            *(
+                _fmt(float(weeks[i]["means"][s.key])) if s.key in weeks[i]["means"] else "-"
+                for s in series
+            ),
+        )
+        for i in range(len(weeks))
+    )
+    return Chart(
+        y_ticks=tuple(Tick(_y(v, RATING_MAX), str(v)) for v in range(0, RATING_MAX + 1, 2)),
+        x_ticks=_x_ticks(labels),
+        series=tuple(series),
+        columns=("Week of", *(s.label for s in series)),
+        rows=rows,
+    )
+
+
+def rating_keys(exercises: dict[str, Any]) -> list[tuple[str, str]]:
+    """The 0-10 rating questions of an assignment's exercises, as (key, short name),
+    in the order the forms ask them (durations and other scales are left out)."""
+    keys: dict[str, str] = {}
+    for data in exercises.values():
+        for question in data.get("form", []):
+            if question["type"] != "scale" or question["key"] in keys:
+                continue
+            if question.get("min") == 0 and question.get("max") == RATING_MAX:
+                keys[question["key"]] = question["key"].replace("_", " ").capitalize()
+    return list(keys.items())
