@@ -60,6 +60,9 @@ def pg_url(database_url: str) -> str:
     return database_url
 
 
+_made_apps: list[Flask] = []
+
+
 def make_app(instance: Path, database_url: str, **overrides: Any) -> Flask:
     settings = {
         "TANDEM_INSTANCE_PATH": str(instance),
@@ -68,12 +71,28 @@ def make_app(instance: Path, database_url: str, **overrides: Any) -> Flask:
         "TESTING": True,
     }
     settings.update(overrides)
-    return create_app(settings)
+    app = create_app(settings)
+    _made_apps.append(app)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _dispose_extra_apps() -> Iterator[None]:
+    """Close the connections of apps a test made, before they are garbage: an unclosed
+    PostgreSQL connection collected later would fail whichever test runs then."""
+    start = len(_made_apps)
+    yield
+    while len(_made_apps) > start:
+        extra = _made_apps.pop()
+        with extra.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Flask]:
     app = make_app(tmp_path_factory.mktemp("instance"), database_url)
+    _made_apps.remove(app)
     with app.app_context():
         _drop_everything()
         upgrade()
