@@ -121,3 +121,26 @@ def test_serve_on_a_fresh_instance_migrates_seeds_and_serves(tmp_path: Path) -> 
     assert f"http://localhost:{port}/" in output
     assert DEMO_THERAPIST[0] in output
     assert (tmp_path / "fresh" / "tandem.sqlite3").exists()
+
+
+def test_audit_prints_a_couples_trail(app: Flask, api: Api) -> None:
+    from tests.factories import assign
+
+    t = api.therapist()
+    couple, _, _ = api.couple_with_partners(t)
+    aid = assign(api, t, couple["id"])["id"]
+    api.call("POST", f"/api/v1/assignments/{aid}/advance", t)
+    other, _, _ = api.couple_with_partners(t)
+    result = app.test_cli_runner().invoke(args=["audit", "--couple", couple["id"]])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    actions = [line.split()[2] for line in lines]
+    assert actions == [
+        "couple.created",
+        "invite.accepted",
+        "invite.accepted",
+        "assignment.assigned",
+        "assignment.advanced",
+    ]
+    assert t.user["email"] in lines[-1]
+    assert other["id"] not in result.output
