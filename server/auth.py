@@ -24,12 +24,12 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from server.db import utcnow
 from server.errors import Forbidden, Unauthorized
 from server.extensions import db
-from server.models import LoginSession, RefreshToken, User
+from server.models import Device, LoginSession, RefreshToken, User
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ def start_session(*, user: User) -> TokenPair:
 
 
 def revoke_session(*, session_id: str, reason: str) -> None:
+    """End a login: its tokens stop working and its devices get no more pushes."""
+    db.session.execute(delete(Device).where(Device.session_id == session_id))
     db.session.execute(
         update(LoginSession)
         .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
@@ -115,6 +117,7 @@ def revoke_session(*, session_id: str, reason: str) -> None:
 
 
 def revoke_all_sessions(*, user_id: str, reason: str) -> None:
+    db.session.execute(delete(Device).where(Device.user_id == user_id))
     db.session.execute(
         update(LoginSession)
         .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))

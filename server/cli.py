@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,57 @@ def keys_rotate() -> None:
     click.echo("Done: older keys may now be removed from TANDEM_DATA_KEYS.")
 
 
+def _parse_now(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            "expected an ISO 8601 instant, e.g. 2026-03-08T19:00:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter("give a time zone offset, e.g. Z or +01:00")
+    return parsed.astimezone(UTC)
+
+
+@click.group("reminders")
+def reminders_group() -> None:
+    """Plan and send reminders by hand (the worker does both on its own)."""
+
+
+@reminders_group.command("plan")
+@click.option("--now", "now_text", help="Plan as if it were this instant (ISO 8601).")
+@with_appcontext
+def reminders_plan(now_text: str | None) -> None:
+    """Plan every partner's reminders for the 24 hours after NOW."""
+    from server.worker import plan_pass
+
+    result = plan_pass(_parse_now(now_text))
+    click.echo(f"Planned {result['planned']} new reminders.")
+
+
+@reminders_group.command("dispatch")
+@click.option("--now", "now_text", help="Send what is due at this instant (ISO 8601).")
+@with_appcontext
+def reminders_dispatch(now_text: str | None) -> None:
+    """Send the reminders that are due at NOW."""
+    from server.worker import dispatch_pass
+
+    report = dispatch_pass(_parse_now(now_text))
+    click.echo(f"Dispatch: {report}")
+
+
+@click.command("worker")
+@with_appcontext
+def worker_command() -> None:
+    """Run the reminder worker (plan, dispatch, inactivity nudges) until SIGTERM."""
+    from server import worker
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    sys.exit(worker.run(app))
+
+
 @click.command("audit")
 @click.option("--couple", "couple_id", help="Only events about this couple.")
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 100_000))
@@ -178,6 +230,8 @@ def register_commands(app: Flask) -> None:
         create_therapist_command,
         keys_group,
         audit_command,
+        reminders_group,
+        worker_command,
     ):
         app.cli.add_command(command)
 

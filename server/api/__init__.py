@@ -37,7 +37,17 @@ def docs_static(filename: str) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    from server.api import alerts, assignments, auth, catalog, checkins, couples, invites, me
+    from server.api import (
+        alerts,
+        assignments,
+        auth,
+        catalog,
+        checkins,
+        couples,
+        invites,
+        me,
+        reminders,
+    )
 
     app.config.update(
         API_TITLE="Tandem API",
@@ -63,7 +73,7 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Access token"}
     )
-    for module in (auth, invites, me, couples, assignments, checkins, alerts):
+    for module in (auth, invites, me, reminders, couples, assignments, checkins, alerts):
         api.register_blueprint(module.blp, url_prefix=f"{API_PREFIX}{module.PREFIX}")
     api.register_blueprint(catalog.exercises_blp, url_prefix=f"{API_PREFIX}/exercises")
     api.register_blueprint(catalog.programs_blp, url_prefix=f"{API_PREFIX}/programs")

@@ -14,6 +14,14 @@ from server.models.homework import (
     AssignmentEvent,
     CheckIn,
 )
+from server.models.reminders import (
+    PENDING,
+    REMINDER_STATUSES,
+    SENDING,
+    Device,
+    Reminder,
+    ReminderPreferences,
+)
 from server.models.user import CLIENT, THERAPIST, LoginSession, RefreshToken, User
 
 __all__ = [
@@ -23,6 +31,9 @@ __all__ = [
     "COMPLETED",
     "FLAGS",
     "PAUSED",
+    "PENDING",
+    "REMINDER_STATUSES",
+    "SENDING",
     "THERAPIST",
     "VISIBILITIES",
     "Alert",
@@ -31,10 +42,13 @@ __all__ = [
     "AuditEvent",
     "CheckIn",
     "Couple",
+    "Device",
     "ExerciseVersion",
     "Invite",
     "LoginSession",
     "ProgramVersion",
     "RefreshToken",
+    "Reminder",
+    "ReminderPreferences",
     "User",
 ]

@@ -17,6 +17,8 @@ LEFT, RIGHT, TOP, BOTTOM = 40, 12, 14, 34
 # Colour-blind-safe hues (Okabe-Ito), darkened for contrast on white.
 PALETTE = ("#0a5f8a", "#b4470c", "#0d7a5f", "#8a3f78", "#8a6a00", "#4a4a4a")
 RATING_MAX = 10
+# These come first (and so keep the same colours everywhere); the rest alphabetically.
+FIRST_RATINGS = ("anxiety", "pain", "distress")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Series:
     color: str
     points: tuple[Point, ...]
     path: str
+    dash: str = ""
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,10 @@ def ratings_chart(weeks: list[dict[str, Any]], keys: list[tuple[str, str]]) -> C
                 continue
             path.append(f"{'L' if pen_down else 'M'}{point.x} {point.y}")
             pen_down = True
-        series.append(Series(key, name, PALETTE[index % len(PALETTE)], present, " ".join(path)))
+        # Past the palette, colours repeat with a dashed line.
+        dash = "" if index < len(PALETTE) else "6 4"
+        color = PALETTE[index % len(PALETTE)]
+        series.append(Series(key, name, color, present, " ".join(path), dash))
     if not series:
         return Chart()
     rows = tuple(
@@ -203,9 +209,12 @@ def ratings_chart(weeks: list[dict[str, Any]], keys: list[tuple[str, str]]) -> C
     )
 
 
-def rating_keys(exercises: dict[str, Any]) -> list[tuple[str, str]]:
-    """The 0-10 rating questions of an assignment's exercises, as (key, short name),
-    in the order the forms ask them (durations and other scales are left out)."""
+def rating_keys(
+    exercises: dict[str, Any], weeks: list[dict[str, Any]] | None = None
+) -> list[tuple[str, str]]:
+    """The 0-10 rating questions of an assignment's exercises, as (key, short name), in a
+    stable order (durations and other scales are left out); with `weeks`, only those
+    rated in some week, so each keeps one colour on every chart."""
     keys: dict[str, str] = {}
     for data in exercises.values():
         for question in data.get("form", []):
@@ -213,4 +222,11 @@ def rating_keys(exercises: dict[str, Any]) -> list[tuple[str, str]]:
                 continue
             if question.get("min") == 0 and question.get("max") == RATING_MAX:
                 keys[question["key"]] = question["key"].replace("_", " ").capitalize()
-    return list(keys.items())
+    if weeks is not None:
+        rated = {key for week in weeks for key in week["means"]}
+        keys = {key: name for key, name in keys.items() if key in rated}
+
+    def order(key: str) -> tuple[int, str]:
+        return (FIRST_RATINGS.index(key) if key in FIRST_RATINGS else len(FIRST_RATINGS), key)
+
+    return [(key, keys[key]) for key in sorted(keys, key=order)]

@@ -255,9 +255,7 @@ def _couple_extras(couple_ids: list[str]) -> dict[str, dict[str, Any]]:
         )
     ):
         program = assignment.program
-        stage = next(
-            (s for s in program["stages"] if s["index"] == assignment.stage_index), None
-        )
+        stage = next((s for s in program["stages"] if s["index"] == assignment.stage_index), None)
         extras[assignment.couple_id].update(
             program=program["title"],
             stage_title=stage["title"] if stage else None,
@@ -319,29 +317,35 @@ def new_couple() -> Response:
     return _see("portal.couple", couple_id=couple.id)
 
 
-def _answer_rows(view: dict[str, Any], exercise: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """A check-in's answers as (question, answer) in the form's order."""
+def _answers(view: dict[str, Any], exercise: dict[str, Any] | None) -> dict[str, list[Any]]:
+    """A check-in's answers in the form's order: ratings (short), written answers, and the
+    rest (yes/no and choices) as (question, answer)."""
     answers = view["answers"] or {}
     form = (exercise or {}).get("form", [])
-    known = [q for q in form if q["key"] in answers]
-    questions = known + [
+    asked = {q["key"] for q in form}
+    questions = [q for q in form if q["key"] in answers] + [
         {"key": k, "label": k.replace("_", " ").capitalize(), "type": "?"}
         for k in answers
-        if k not in {q["key"] for q in form}
+        if k not in asked
     ]
-    rows = []
+    out: dict[str, list[Any]] = {"ratings": [], "written": [], "other": []}
     for question in questions:
-        value = answers[question["key"]]
-        if isinstance(value, bool):
-            text = "Yes" if value else "No"
+        key, value = question["key"], answers[question["key"]]
+        if question["type"] == "scale" and isinstance(value, int | float):
+            name = key.replace("_", " ").capitalize()
+            if key.endswith("_minutes"):
+                out["ratings"].append((name.removesuffix(" minutes"), f"{value} min"))
+            else:
+                out["ratings"].append((name, f"{value}/{question.get('max', '')}"))
+        elif question["type"] == "text":
+            out["written"].append((question["label"], str(value)))
+        elif isinstance(value, bool):
+            out["other"].append((question["label"], "Yes" if value else "No"))
         elif isinstance(value, list):
-            text = ", ".join(str(v) for v in value) or "None"
-        elif question["type"] == "scale" and question.get("max") is not None:
-            text = f"{value} of {question['max']}"
+            out["other"].append((question["label"], ", ".join(map(str, value)) or "None"))
         else:
-            text = str(value)
-        rows.append((question["label"], text))
-    return rows
+            out["other"].append((question["label"], str(value)))
+    return out
 
 
 def _checkin_page(therapist: User, couple: Couple, page: int) -> dict[str, Any]:
@@ -370,12 +374,12 @@ def _checkin_page(therapist: User, couple: Couple, page: int) -> dict[str, Any]:
                 "visibility": VISIBILITY_WORDS.get(view["visibility"], view["visibility"]),
                 "private": view["answers"] is None,
                 "flags": [flag for flag, raised in view["flags"].items() if raised],
-                "answers": _answer_rows(view, exercise),
+                "answers": _answers(view, exercise),
                 "reflection": view["reflection"],
             }
         )
     pages = max(1, -(-total // CHECKINS_PER_PAGE))
-    return {"items": items, "total": total, "page": page, "pages": pages}
+    return {"entries": items, "total": total, "page": page, "pages": pages}
 
 
 def _history(progress: dict[str, Any], couple: Couple, therapist: User) -> list[dict[str, Any]]:
@@ -412,7 +416,9 @@ def couple(couple_id: str) -> str:
         view = assignment_service.assignment_view(
             assignment, viewer=therapist, therapist_id=therapist.id
         )
-        rating_keys = charts.rating_keys(assignment.exercises)
+        rating_keys = charts.rating_keys(
+            assignment.exercises, [w for p in progress["partners"] for w in p["weeks"]]
+        )
         this_week = [
             {i["exercise"]: i for i in (p["weeks"][-1]["items"] if p["weeks"] else [])}
             for p in progress["partners"]

@@ -63,6 +63,11 @@ def _add_event(
         couple_id=assignment.couple_id,
         detail={"from_stage": from_stage, "to_stage": to_stage},
     )
+    # Every change (stage, pause, hold, targets) changes what is due: re-plan reminders.
+    from server.services.reminders import replan_couple
+
+    db.session.flush()
+    replan_couple(assignment)
     return event
 
 

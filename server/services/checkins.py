@@ -126,6 +126,11 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
         return _replay(existing, author, fingerprint), False, []
     if flags:
         raise_safety_alert(checkin=checkin, assignment=assignment, author=author)
+    else:
+        # Once the week's target is met, pending reminders for it are cancelled.
+        from server.services.reminders import replan_partners
+
+        replan_partners([author], assignment)
     return checkin, True, flags
 
 
@@ -164,6 +169,13 @@ def raise_safety_alert(*, checkin: CheckIn, assignment: Assignment, author: User
     db.session.add(alert)
     hold_for_safety(assignment=assignment, raised_by=author)
     db.session.flush()
+    from server.services.reminders import notify_therapist
+
+    therapist_id = db.session.scalar(
+        select(Couple.therapist_id).where(Couple.id == assignment.couple_id)
+    )
+    if therapist_id:
+        notify_therapist(therapist_id=therapist_id, alert_id=alert.id)
     log.info("safety alert %s raised for couple %s", alert.id, assignment.couple_id)
     return alert
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from server.crypto import cipher
 from server.extensions import db
-from server.models import Assignment, AssignmentEvent, CheckIn, Invite
+from server.models import Assignment, AssignmentEvent, CheckIn, Invite, ReminderPreferences
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +19,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[Any], str], ...] = (
     (Assignment, "note_encrypted"),
     (AssignmentEvent, "reason_encrypted"),
     (Invite, "code_encrypted"),
+    (ReminderPreferences, "text_encrypted"),
 )
 BATCH = 500
 

@@ -122,6 +122,17 @@ def alert_id(api: Api, world: World) -> str:
     return str(alerts[0]["id"])
 
 
+def client_device_id(api: Api, world: World) -> str:
+    """A device of the main couple's first partner."""
+    r = api.call(
+        "POST",
+        "/api/v1/me/devices",
+        world.client,
+        json={"token": f"tok-{uuid.uuid4()}", "platform": "ios"},
+    )
+    return str(r.get_json()["id"])
+
+
 def fresh_couple_id(api: Api, world: World) -> str:
     return str(api.couple(world.therapist)["id"])
 
@@ -341,6 +352,62 @@ CASES = [
             "other_therapist": 204,
         },
         body=lambda a, w: {"password": PASSWORD},
+    ),
+    Case(
+        "/api/v1/me/reminder-settings",
+        "GET",
+        lambda a, w: "/api/v1/me/reminder-settings",
+        {
+            "anonymous": 401,
+            "client": 200,
+            "other_partner": 200,
+            "therapist": 403,
+            "other_therapist": 403,
+        },
+    ),
+    Case(
+        "/api/v1/me/reminder-settings",
+        "PUT",
+        lambda a, w: "/api/v1/me/reminder-settings",
+        {
+            "anonymous": 401,
+            "client": 200,
+            "other_partner": 200,
+            "therapist": 403,
+            "other_therapist": 403,
+        },
+        body=lambda a, w: {"times": ["19:30"]},
+    ),
+    Case(
+        "/api/v1/me/reminders",
+        "GET",
+        lambda a, w: "/api/v1/me/reminders",
+        {
+            "anonymous": 401,
+            "client": 200,
+            "other_partner": 200,
+            "therapist": 403,
+            "other_therapist": 403,
+        },
+    ),
+    Case(
+        "/api/v1/me/devices",
+        "POST",
+        lambda a, w: "/api/v1/me/devices",
+        signed_in(201),
+        body=lambda a, w: {"token": f"tok-{uuid.uuid4()}", "platform": "android"},
+    ),
+    Case(
+        "/api/v1/me/devices/<device_id>",
+        "DELETE",
+        lambda a, w: f"/api/v1/me/devices/{client_device_id(a, w)}",
+        {
+            "anonymous": 401,
+            "client": 204,
+            "other_partner": 404,
+            "therapist": 404,
+            "other_therapist": 404,
+        },
     ),
     Case("/api/v1/alerts", "GET", lambda a, w: "/api/v1/alerts", therapist_only(200, 200)),
     Case(

@@ -35,7 +35,7 @@ def couple(api: Api):  # type: ignore[no-untyped-def]
 def test_a_flag_raises_an_alert_at_once(  # type: ignore[no-untyped-def]
     api: Api, couple, answers, flags, expected
 ) -> None:
-    t, c, a, _, aid = couple
+    t, _, a, _, aid = couple
     r = api.call(
         "POST",
         "/api/v1/checkins",

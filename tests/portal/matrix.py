@@ -1,9 +1,57 @@
 """Permission matrix entries for the portal's routes (HTML, session-based).
 
 Keys are "METHOD rule" exactly as in the app's URL map; `tests/api/test_permissions.py`
-counts a route as covered when it is here, and the portal's own tests check each entry.
+counts a route as covered when it is here, and the portal's own tests check each entry
+(`tests/portal/test_portal_permissions.py`).
+
+Partners ("client", "other_partner") cannot get a portal session: the test signs them in
+first, sees that refused, and then expects what an anonymous caller gets, the redirect
+to the sign-in page (302). Forms answer 303 (post/redirect/get).
 """
 
 from __future__ import annotations
 
-PORTAL_MATRIX: dict[str, dict[str, int]] = {}
+ROLES = ("anonymous", "client", "other_partner", "therapist", "other_therapist")
+
+
+def everyone(status: int) -> dict[str, int]:
+    return dict.fromkeys(ROLES, status)
+
+
+def signed_in(own: int, others: int = 404) -> dict[str, int]:
+    """A page behind sign-in: everyone without a therapist's session is sent to sign in;
+    the other therapist gets 404 for the main therapist's objects."""
+    return {
+        "anonymous": 302,
+        "client": 302,
+        "other_partner": 302,
+        "therapist": own,
+        "other_therapist": others,
+    }
+
+
+PORTAL_MATRIX: dict[str, dict[str, int]] = {
+    "GET /portal/static/<path:filename>": everyone(200),
+    # A signed-in therapist is sent on to their couples.
+    "GET /portal/login": {**everyone(200), "therapist": 302, "other_therapist": 302},
+    # Each caller posts their own credentials (anonymous: a wrong password).
+    "POST /portal/login": {
+        "anonymous": 401,
+        "client": 403,
+        "other_partner": 403,
+        "therapist": 303,
+        "other_therapist": 303,
+    },
+    "POST /portal/logout": signed_in(303, 303),
+    "GET /portal/": signed_in(200, 200),
+    "POST /portal/couples": signed_in(303, 303),
+    "GET /portal/couples/<couple_id>": signed_in(200),
+    "POST /portal/couples/<couple_id>/assignments": signed_in(303),
+    "POST /portal/assignments/<assignment_id>/advance": signed_in(303),
+    "POST /portal/assignments/<assignment_id>/pause": signed_in(303),
+    "POST /portal/assignments/<assignment_id>/resume": signed_in(303),
+    "POST /portal/assignments/<assignment_id>/complete": signed_in(303),
+    "POST /portal/assignments/<assignment_id>/targets": signed_in(303),
+    "GET /portal/alerts": signed_in(200, 200),
+    "POST /portal/alerts/<alert_id>/ack": signed_in(303),
+}

@@ -1,0 +1,1 @@
+"""Load and throughput benchmarks (see README.md)."""

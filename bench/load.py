@@ -1,0 +1,326 @@
+"""Load test: Tandem under `gunicorn -w 2` against the bench database, next to a bare
+Flask app served the same way, both driven by `wrk` in the same run.
+
+    .venv/bin/python -m bench.generate          # once: the data set (see generate.py)
+    .venv/bin/python -m bench.load              # ~1 minute: prints the table
+
+Scenarios (10 s each by default, after a 2 s warm-up each):
+  bare      GET /hello on bench/bare_app.py                         (bench/bare.lua)
+  homework  GET /api/v1/me/homework as many different partners      (bench/homework.lua)
+  checkin   POST /api/v1/checkins, fresh UUIDs, several partners    (bench/checkin.lua)
+The bare endpoint is measured before and after Tandem's scenarios and the ratio uses
+their mean: absolute numbers drift from run to run, the ratio much less.
+
+Tokens are minted directly, not obtained through `/api/v1/auth/token`: for each chosen
+partner the script opens a real login session with the app's own `start_session` (the
+same rows and signed token a sign-in produces), which skips only the argon2 password
+check, ~0.1 s of CPU per partner. One real sign-in through `/api/v1/auth/token` is done
+against the running server as a check that the generated accounts work. Access tokens
+live 15 minutes, far longer than a run.
+
+Everything listens on 127.0.0.1 only; the servers are started in their own process
+groups and killed when the run ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from bench.common import (
+    BENCH_DIR,
+    DEFAULT_INSTANCE,
+    OUT_DIR,
+    PASSWORD,
+    SENTENCES,
+    answers_for,
+    bench_app,
+    database_url,
+    server_environ,
+)
+from exercises.model import Exercise, Program
+from exercises.program import targets
+from server.auth import start_session
+from server.extensions import db
+from server.models import ACTIVE, Assignment, User
+
+REPO = BENCH_DIR.parent
+TARGET_RATIO = 0.40
+WRK_HINT = "wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu), then run again."
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(name: str, app_spec: str, env: dict[str, str], workers: int) -> Iterator[str]:
+    """Run `gunicorn -w N app_spec` on a free loopback port; yields its base URL and
+    kills the whole process group on the way out."""
+    port = free_port()
+    log_path = OUT_DIR / f"{name}.log"
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [
+        str(gunicorn),
+        "--workers", str(workers),
+        "--bind", f"127.0.0.1:{port}",
+        "--log-level", "warning",
+        app_spec,
+    ]  # fmt: skip
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def http(url: str, *, headers: dict[str, str] | None = None, body: Any = None) -> int:
+    """The status of one request to our own loopback servers."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {**(headers or {}), **({"Content-Type": "application/json"} if data else {})}
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - loopback
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def wait_ready(url: str, name: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if http(url) == 200:
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"bench.load: {name} did not answer at {url} (see {OUT_DIR / name}.log)")
+
+
+def prepare_partners(
+    url: str, instance: Path, *, readers: int, writers: int, seed: int
+) -> tuple[Path, Path, str]:
+    """Choose partners with a running assignment, mint their tokens and write the files
+    the Lua scripts read; returns (tokens file, check-ins file, one email)."""
+    rng = random.Random(seed)
+    app = bench_app(url, instance)
+    with app.app_context():
+        # The data may predate the newest migrations: bring the schema up to the code's.
+        upgrade()
+        chosen = db.session.execute(
+            select(User, Assignment)
+            .join(Assignment, Assignment.couple_id == User.couple_id)
+            .where(User.role == "client", Assignment.status == ACTIVE)
+            .order_by(func.random())
+            .limit(max(readers, writers))
+        ).all()
+        if not chosen:
+            raise SystemExit("bench.load: no partner with an active assignment: run bench.generate")
+        tokens = []
+        bodies = []
+        for n, (user, assignment) in enumerate(chosen):
+            token = start_session(user=user).access_token
+            if n < readers:
+                tokens.append(token)
+            if n < writers:
+                bodies.append(f"{token}\t{_body_rest(assignment, rng)}")
+        email = chosen[0][0].email
+        db.session.commit()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    tokens_file = OUT_DIR / "tokens.txt"
+    checkins_file = OUT_DIR / "checkins.txt"
+    tokens_file.write_text("\n".join(tokens) + "\n")
+    checkins_file.write_text("\n".join(bodies) + "\n")
+    return tokens_file, checkins_file, email
+
+
+def _body_rest(assignment: Assignment, rng: random.Random) -> str:
+    """A valid check-in body without `id` and `occurred_at` (the Lua script adds them):
+    an exercise of the current stage, calm answers, the usual mix of visibilities."""
+    program = Program.from_dict(assignment.program)
+    wanted = targets(program.stage(assignment.stage_index), assignment.overrides)
+    slug = rng.choice(sorted(s for s, n in wanted.items() if n > 0) or sorted(wanted))
+    exercise = Exercise.from_dict(assignment.exercises[slug])
+    body: dict[str, Any] = {
+        "assignment_id": assignment.id,
+        "exercise": slug,
+        "answers": answers_for(exercise.form, rng),
+        "visibility": rng.choice(("therapist",) * 8 + ("private", "couple")),
+    }
+    if rng.random() < 0.25:
+        body["reflection"] = rng.choice(SENTENCES)
+    return json.dumps(body, separators=(",", ":"))[1:-1]
+
+
+def check_tandem(base: str, tokens_file: Path, email: str) -> None:
+    """One minted token and one real sign-in work against the running server."""
+    token = tokens_file.read_text().split("\n", 1)[0]
+    status = http(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    if status != 200:
+        raise SystemExit(f"bench.load: a minted token was refused ({status})")
+    status = http(f"{base}/api/v1/auth/token", body={"email": email, "password": PASSWORD})
+    if status != 200:
+        raise SystemExit(f"bench.load: signing in as {email} failed ({status})")
+
+
+def wrk(
+    url: str, script: str, args: list[str], *, duration: int, threads: int, connections: int
+) -> dict[str, Any]:
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout", "10s",
+        "-s", str(BENCH_DIR / script),
+        url,
+    ]  # fmt: skip
+    if args:
+        command += ["--", *args]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=duration + 60, check=False
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return dict(json.loads(line.removeprefix("BENCH_JSON ")))
+    raise SystemExit(f"bench.load: wrk gave no result:\n{done.stdout}\n{done.stderr}")
+
+
+def table(results: dict[str, dict[str, Any]], bare_rps: float) -> str:
+    lines = [
+        "| scenario | requests/s | p50 ms | p95 ms | p99 ms | errors | vs bare |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        errors = r["non_2xx_3xx"] + r["connect_errors"] + r["read_errors"] + r["timeouts"]
+        lines.append(
+            f"| {name} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {errors} | {r['rps'] / bare_rps:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="default: $TANDEM_DATABASE_URL or tandem_bench")
+    parser.add_argument("--instance", type=Path, default=DEFAULT_INSTANCE)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario (≤ 60)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
+    parser.add_argument("--partners", type=int, default=400, help="partners reading homework")
+    parser.add_argument("--writers", type=int, default=50, help="partners posting check-ins")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    if not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 10:
+        parser.error("--duration must be 1..60 and --warmup 0..10 seconds")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print(f"bench.load: {WRK_HINT}", file=sys.stderr)
+        return 2
+    url = database_url(args.database_url)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    busy = os.getloadavg()[0]
+    if busy > 1.0:
+        print(f"note: the machine is busy (load average {busy:.1f}); wrk, both servers and "
+              "PostgreSQL share its cores, so expect lower and noisier figures")  # fmt: skip
+    tokens_file, checkins_file, email = prepare_partners(
+        url, args.instance, readers=args.partners, writers=args.writers, seed=args.seed
+    )
+    print(f"{tokens_file.read_text().count(chr(10))} partners read, "
+          f"{checkins_file.read_text().count(chr(10))} write")  # fmt: skip
+    env = server_environ(url, args.instance)
+    load = {"threads": args.threads, "connections": args.connections}
+    scenarios = (
+        ("bare", "bare.lua", [], "/hello"),
+        ("homework GET", "homework.lua", [str(tokens_file)], ""),
+        ("check-in POST", "checkin.lua", [str(checkins_file)], ""),
+        ("bare (again)", "bare.lua", [], "/hello"),
+    )
+    results: dict[str, dict[str, Any]] = {}
+    with (
+        serving("bare", "bench.bare_app:app", env, args.workers) as bare,
+        serving("tandem", "server:create_app()", env, args.workers) as tandem,
+    ):
+        wait_ready(f"{bare}/hello", "bare")
+        wait_ready(f"{tandem}/healthz", "tandem")
+        check_tandem(tandem, tokens_file, email)
+        for name, script, script_args, path in scenarios:
+            base = bare if name.startswith("bare") else tandem
+            if args.warmup:
+                wrk(base + path, script, script_args, duration=args.warmup, **load)
+            results[name] = wrk(base + path, script, script_args, duration=args.duration, **load)
+            r = results[name]
+            print(f"  {name:<14} {r['rps']:>8,.0f} req/s  p50 {r['p50_ms']:.1f} ms  "
+                  f"p99 {r['p99_ms']:.1f} ms  non-2xx {r['non_2xx_3xx']}", flush=True)  # fmt: skip
+    bare_rps = (results["bare"]["rps"] + results["bare (again)"]["rps"]) / 2
+    print()
+    print(table(results, bare_rps))
+    print(f"\nratio to the bare endpoint uses the mean of its two runs: {bare_rps:,.0f} req/s")
+    verdicts = []
+    for name in ("homework GET", "check-in POST"):
+        ratio = results[name]["rps"] / bare_rps
+        verdicts.append(ratio >= TARGET_RATIO)
+        print(f"{name}: {ratio:.0%} of bare ({'meets' if ratio >= TARGET_RATIO else 'MISSES'} "
+              f"the {TARGET_RATIO:.0%} target)")  # fmt: skip
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = OUT_DIR / f"results-{stamp}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "at": stamp,
+                "cores": os.cpu_count(),
+                "load_average": os.getloadavg(),
+                "settings": {k: str(v) for k, v in vars(args).items()},
+                "bare_rps_mean": bare_rps,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+    print(f"results written to {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,595 @@
+"""Reminders: settings, devices, planning into the outbox, and the outbox store that the
+dispatcher claims from. Planning is batched: a fixed number of queries per chunk of
+partners, whatever their number."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from exercises.model import Program
+from exercises.program import CheckinRecord, homework, local_date, week_of
+from notifications.delivery import (
+    DROPPED,
+    FAILED,
+    RETRY,
+    SENT,
+    Delivery,
+    Outcome,
+    Target,
+)
+from notifications.planning import (
+    HomeworkState,
+    InvalidSettings,
+    ReminderSettings,
+    default_settings,
+    is_quiet,
+    plan_reminders,
+    settings_from_api,
+    settings_to_api,
+)
+from notifications.texts import reminder_text
+from server.crypto import cipher
+from server.db import is_id, new_id, utcnow
+from server.errors import NotFound, ValidationFailed
+from server.extensions import db
+from server.models import (
+    ACTIVE,
+    CLIENT,
+    COMPLETED,
+    PENDING,
+    SENDING,
+    Assignment,
+    CheckIn,
+    Device,
+    Reminder,
+    ReminderPreferences,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+PLAN_HORIZON = timedelta(hours=24)
+LEASE = timedelta(minutes=5)
+CHUNK = 1000
+NUDGE_AFTER = timedelta(days=4)
+INACTIVITY_ALERT_AFTER = timedelta(days=7)
+NUDGE_TEXT = ("A gentle reminder", "Whenever you are ready, a few minutes for yourself.")
+ALERT_TEXT = ("Tandem", "You have a new alert to look at.")
+
+
+# --- settings ----------------------------------------------------------------------
+
+
+def _hhmm(value: str | None) -> time | None:
+    return time.fromisoformat(value) if value else None
+
+
+def settings_from_row(row: ReminderPreferences | None, timezone: str) -> ReminderSettings:
+    if row is None:
+        return default_settings(timezone)
+    return ReminderSettings(
+        timezone=timezone,
+        times=tuple(time.fromisoformat(t) for t in row.times),
+        days=frozenset(row.days),
+        quiet_start=_hhmm(row.quiet_start),
+        quiet_end=_hhmm(row.quiet_end),
+        paused=row.paused,
+        discreet=row.discreet,
+        text=cipher().decrypt(row.text_encrypted) if row.text_encrypted else None,
+    )
+
+
+def settings_for(user: User) -> ReminderSettings:
+    return settings_from_row(db.session.get(ReminderPreferences, user.id), user.timezone)
+
+
+def settings_view(user: User) -> dict[str, Any]:
+    return dict(settings_to_api(settings_for(user)))
+
+
+def update_settings(*, user: User, data: dict[str, Any]) -> dict[str, Any]:
+    """Replace the caller's settings (fields left out keep their value) and re-plan."""
+    try:
+        settings = settings_from_api(data, base=settings_for(user))
+    except InvalidSettings as exc:
+        raise ValidationFailed("Some settings are invalid.", errors=exc.errors) from None
+    user.timezone = settings.timezone
+    row = db.session.get(ReminderPreferences, user.id) or ReminderPreferences(user_id=user.id)
+    row.times = [t.strftime("%H:%M") for t in sorted(settings.times)]
+    row.days = sorted(settings.days)
+    row.quiet_start = settings.quiet_start.strftime("%H:%M") if settings.quiet_start else None
+    row.quiet_end = settings.quiet_end.strftime("%H:%M") if settings.quiet_end else None
+    row.paused = settings.paused
+    row.discreet = settings.discreet
+    row.text_encrypted = cipher().encrypt(settings.text) if settings.text else None
+    db.session.add(row)
+    db.session.flush()
+    replan_users([user.id])
+    return dict(settings_to_api(settings))
+
+
+# --- devices -----------------------------------------------------------------------
+
+
+def register_device(
+    *, user: User, session_id: str | None, token: str, platform: str
+) -> tuple[Device, bool]:
+    """Remember a push token for this login; the same token again just refreshes it.
+
+    A token that moves to another account (a phone changing hands) moves with it.
+    """
+    device = db.session.scalars(select(Device).where(Device.token == token)).one_or_none()
+    if device is not None:
+        created = device.user_id != user.id
+        device.user_id, device.session_id = user.id, session_id
+        device.platform, device.last_seen_at = platform, utcnow()
+        db.session.flush()
+        return device, created
+    device = Device(user_id=user.id, session_id=session_id, token=token, platform=platform)
+    db.session.add(device)
+    db.session.flush()
+    return device, True
+
+
+def delete_device(*, user: User, device_id: str) -> None:
+    if not is_id(device_id):
+        raise NotFound("No such device.")
+    deleted = db.session.execute(
+        delete(Device).where(Device.id == device_id, Device.user_id == user.id)
+    )
+    if deleted.rowcount != 1:
+        raise NotFound("No such device.")
+
+
+def list_devices(*, user: User) -> list[Device]:
+    return list(db.session.scalars(select(Device).where(Device.user_id == user.id)))
+
+
+# --- planning ----------------------------------------------------------------------
+
+
+def _homework_state(
+    partner: User,
+    assignment: Assignment | None,
+    records: list[CheckinRecord],
+    tz: ZoneInfo,
+    now: datetime,
+) -> HomeworkState:
+    week_start = week_of(now, tz).start
+    if (
+        assignment is None
+        or assignment.status != ACTIVE
+        or local_date(now, tz) < assignment.start_date
+    ):
+        return HomeworkState(week_start=week_start, remaining_this_week=0, active=False)
+    program = Program.from_dict(assignment.program)
+    result = homework(
+        program,
+        assignment.stage_index,
+        checkins=records,
+        tz=tz,
+        now=now,
+        overrides=assignment.overrides,
+    )
+    joint = {slug for slug, data in assignment.exercises.items() if data["joint"]}
+    open_items = [i for i in result.items if not (assignment.on_hold and i.exercise in joint)]
+    return HomeworkState(
+        week_start=week_start,
+        remaining_this_week=sum(i.remaining for i in open_items),
+        remaining_next_weeks=sum(i.per_week for i in open_items),
+        active=True,
+        on_hold=assignment.on_hold and not open_items,
+    )
+
+
+def replan_users(user_ids: Sequence[str], *, now: datetime | None = None) -> int:
+    """Re-plan these partners' next 24 hours: new slots added, stale pending ones
+    cancelled (never sent). Returns how many reminders were added."""
+    now = now or utcnow()
+    added = 0
+    for start in range(0, len(user_ids), CHUNK):
+        chunk = list(user_ids[start : start + CHUNK])
+        added += _plan_chunk(list(db.session.scalars(select(User).where(User.id.in_(chunk)))), now)
+    return added
+
+
+def replan_partners(users: Sequence[User], assignment: Assignment) -> int:
+    """Re-plan partners whose current assignment the caller already holds."""
+    return _plan_chunk(list(users), utcnow(), {assignment.couple_id: assignment})
+
+
+def replan_couple(assignment: Assignment) -> None:
+    partners = list(
+        db.session.scalars(
+            select(User).where(User.couple_id == assignment.couple_id, User.role == CLIENT)
+        )
+    )
+    replan_partners(partners, assignment)
+
+
+def plan_all(*, now: datetime) -> int:
+    """Plan every partner's reminders for the 24 hours after `now`, chunk by chunk."""
+    added = 0
+    last = ""
+    while True:
+        ids = list(
+            db.session.scalars(
+                select(User.id)
+                .where(User.role == CLIENT, User.couple_id.is_not(None), User.id > last)
+                .order_by(User.id)
+                .limit(CHUNK)
+            )
+        )
+        if not ids:
+            return added
+        users = list(db.session.scalars(select(User).where(User.id.in_(ids))))
+        added += _plan_chunk(users, now)
+        db.session.commit()
+        last = ids[-1]
+
+
+def _plan_chunk(
+    users: list[User], now: datetime, assignments: dict[str, Assignment] | None = None
+) -> int:
+    """Plan a chunk of partners with a fixed number of queries. `assignments` (couple id
+    → running assignment) may be given by a caller that holds them already."""
+    user_ids = [u.id for u in users]
+    if not user_ids:
+        return 0
+    if assignments is None:
+        assignments = {}
+        couple_ids = {u.couple_id for u in users if u.couple_id}
+        for a in db.session.scalars(
+            select(Assignment)
+            .where(Assignment.couple_id.in_(couple_ids), Assignment.status != COMPLETED)
+            .order_by(Assignment.created_at)
+        ):
+            assignments[a.couple_id] = a
+    since = now - timedelta(days=8)
+    records: dict[str, list[CheckinRecord]] = defaultdict(list)
+    for author_id, exercise, occurred_at in db.session.execute(
+        select(CheckIn.author_id, CheckIn.exercise, CheckIn.occurred_at).where(
+            CheckIn.author_id.in_(user_ids), CheckIn.occurred_at >= since
+        )
+    ):
+        records[author_id].append(CheckinRecord(exercise=exercise, occurred_at=occurred_at))
+    prefs = {
+        p.user_id: p
+        for p in db.session.scalars(
+            select(ReminderPreferences).where(ReminderPreferences.user_id.in_(user_ids))
+        )
+    }
+    horizon_end = now + PLAN_HORIZON
+    planned: dict[str, dict[str, Any]] = {}
+    for user in users:
+        tz = ZoneInfo(user.timezone)
+        settings = settings_from_row(prefs.get(user.id), user.timezone)
+        state = _homework_state(
+            user, assignments.get(user.couple_id or ""), records[user.id], tz, now
+        )
+        for slot in plan_reminders(settings, state, now, PLAN_HORIZON):
+            key = f"{user.id}:{slot.key}"
+            planned[key] = {
+                "id": new_id(),
+                "user_id": user.id,
+                "key": key,
+                "kind": "reminder",
+                "send_at": slot.send_at,
+                "next_attempt_at": slot.send_at,
+                "local_date": slot.local_date.isoformat(),
+                "local_time": slot.local_time.strftime("%H:%M"),
+                "status": PENDING,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+    # Stale: pending slots in the window that the new plan no longer has (cancelled,
+    # never sent). Moved: slots the plan has again (after a resume) or at another instant
+    # (the partner moved to another time zone) are pending again, at the new instant.
+    stale: list[str] = []
+    for row_id, key, status, send_at in db.session.execute(
+        select(Reminder.id, Reminder.key, Reminder.status, Reminder.send_at).where(
+            Reminder.user_id.in_(user_ids),
+            Reminder.kind == "reminder",
+            Reminder.status.in_([PENDING, "cancelled"]),
+            Reminder.send_at > now,
+            Reminder.send_at <= horizon_end,
+        )
+    ):
+        wanted = planned.get(key)
+        if wanted is None:
+            if status == PENDING:
+                stale.append(row_id)
+        elif status == "cancelled" or send_at != wanted["send_at"]:
+            db.session.execute(
+                update(Reminder)
+                .where(Reminder.id == row_id)
+                .values(
+                    status=PENDING,
+                    error=None,
+                    send_at=wanted["send_at"],
+                    next_attempt_at=wanted["send_at"],
+                    updated_at=now,
+                )
+            )
+    if stale:
+        db.session.execute(
+            update(Reminder)
+            .where(Reminder.id.in_(stale), Reminder.status == PENDING)
+            .values(status="cancelled", error="no longer due", updated_at=now)
+        )
+    return _insert_new(list(planned.values()))
+
+
+def _insert_new(rows: list[dict[str, Any]]) -> int:
+    """Insert outbox rows whose key is new; existing keys (any status) are left alone,
+    so planning twice plans nothing twice — even when two planners run at once."""
+    if not rows:
+        return 0
+    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(Reminder).on_conflict_do_nothing(index_elements=["key"])
+    result = db.session.execute(statement.returning(Reminder.id), rows)
+    return len(result.all())
+
+
+def enqueue_push(
+    *,
+    user_id: str,
+    key: str,
+    kind: str,
+    title: str,
+    body: str,
+    screen: str,
+    now: datetime | None = None,
+) -> int:
+    """Put a one-off push (a nudge, an alert) in the outbox, due now; 0 if `key` was
+    already there."""
+    now = now or utcnow()
+    return _insert_new(
+        [
+            {
+                "id": new_id(),
+                "user_id": user_id,
+                "key": key,
+                "kind": kind,
+                "send_at": now,
+                "next_attempt_at": now,
+                "status": PENDING,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+                "payload": {"title": title, "body": body, "screen": screen},
+            }
+        ]
+    )
+
+
+def list_reminders(*, user: User, start: date, end: date) -> list[Reminder]:
+    """The caller's reminders whose local date is in [start, end], any status."""
+    tz = ZoneInfo(user.timezone)
+    lo = datetime.combine(start, time.min, tzinfo=tz)
+    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
+    return list(
+        db.session.scalars(
+            select(Reminder)
+            .where(Reminder.user_id == user.id, Reminder.send_at >= lo, Reminder.send_at < hi)
+            .order_by(Reminder.send_at, Reminder.key)
+        )
+    )
+
+
+# --- the outbox store (claimed by `notifications.dispatch`) --------------------------
+
+
+class SqlOutbox:
+    """The `reminders` table as the dispatcher's outbox.
+
+    Claiming is one atomic statement: on PostgreSQL `UPDATE … WHERE id IN (SELECT …
+    FOR UPDATE SKIP LOCKED) RETURNING`, so concurrent workers take disjoint rows; on
+    SQLite the same UPDATE … RETURNING runs under SQLite's single writer lock (SQLAlchemy
+    drops SKIP LOCKED there). A claim is a lease: rows of a worker that died are
+    claimed again once it expires.
+    """
+
+    def claim(self, *, now: datetime, limit: int, worker_id: str) -> list[Delivery]:
+        due = (
+            select(Reminder.id)
+            .where(
+                or_(
+                    and_(Reminder.status == PENDING, Reminder.next_attempt_at <= now),
+                    and_(Reminder.status == SENDING, Reminder.lease_until < now),
+                )
+            )
+            .order_by(Reminder.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = db.session.execute(
+            update(Reminder)
+            .where(Reminder.id.in_(due.scalar_subquery()))
+            .values(
+                status=SENDING,
+                lease_until=now + LEASE,
+                claimed_by=worker_id,
+                attempts=Reminder.attempts + 1,
+                updated_at=now,
+            )
+            .returning(
+                Reminder.id,
+                Reminder.user_id,
+                Reminder.kind,
+                Reminder.send_at,
+                Reminder.attempts,
+                Reminder.payload,
+            )
+            .execution_options(synchronize_session=False)
+        ).all()
+        db.session.commit()
+        return self._deliveries(claimed, now)
+
+    def _deliveries(self, claimed: Iterable[Any], now: datetime) -> list[Delivery]:
+        claimed = list(claimed)
+        user_ids = {row.user_id for row in claimed}
+        users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(user_ids)))}
+        prefs = {
+            p.user_id: p
+            for p in db.session.scalars(
+                select(ReminderPreferences).where(ReminderPreferences.user_id.in_(user_ids))
+            )
+        }
+        targets: dict[str, list[Target]] = defaultdict(list)
+        for device in db.session.scalars(select(Device).where(Device.user_id.in_(user_ids))):
+            targets[device.user_id].append(Target(device.id, device.token, device.platform))
+        deliveries = []
+        for row in claimed:
+            user = users.get(row.user_id)
+            timezone = user.timezone if user else "UTC"
+            settings = settings_from_row(prefs.get(row.user_id), timezone)
+            if row.kind == "reminder":
+                title, body = reminder_text(settings)
+                screen = "homework"
+            else:
+                payload = row.payload or {}
+                title, body = payload.get("title", ""), payload.get("body", "")
+                screen = payload.get("screen", "home")
+            deliveries.append(
+                Delivery(
+                    reminder_id=row.id,
+                    user_id=row.user_id,
+                    kind=row.kind,
+                    send_at=row.send_at,
+                    attempts=row.attempts,
+                    title=title,
+                    body=body,
+                    data={"screen": screen, "reminder_id": row.id},
+                    targets=tuple(targets.get(row.user_id, ())),
+                    in_quiet_hours=row.kind != "alert" and is_quiet(settings, now),
+                )
+            )
+        return deliveries
+
+    def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+        bad_devices: list[str] = []
+        for outcome in outcomes:
+            values: dict[str, Any] = {
+                "error": outcome.error,
+                "updated_at": now,
+                "lease_until": None,
+            }
+            if outcome.status == SENT:
+                values.update(status="sent", sent_at=now)
+            elif outcome.status == RETRY:
+                values.update(status=PENDING, next_attempt_at=outcome.retry_at or now)
+            elif outcome.status in (FAILED, DROPPED):
+                values.update(status=outcome.status)
+            db.session.execute(
+                update(Reminder)
+                .where(Reminder.id == outcome.reminder_id, Reminder.status == SENDING)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            bad_devices.extend(outcome.invalid_device_ids)
+        if bad_devices:
+            db.session.execute(delete(Device).where(Device.id.in_(bad_devices)))
+        db.session.commit()
+
+
+# --- inactivity --------------------------------------------------------------------
+
+
+def scan_inactivity(*, now: datetime) -> dict[str, int]:
+    """A gentle nudge to a partner with nothing logged for NUDGE_AFTER while homework is
+    due, and an alert for the therapist after INACTIVITY_ALERT_AFTER; once per quiet
+    spell. Never tells a partner anything about the other."""
+    from server.models import Alert, Couple
+
+    nudges = alerts = 0
+    rows = db.session.execute(
+        select(User, Assignment, Couple.therapist_id)
+        .join(Assignment, Assignment.couple_id == User.couple_id)
+        .join(Couple, Couple.id == User.couple_id)
+        .where(User.role == CLIENT, Assignment.status == ACTIVE, Assignment.on_hold.is_(False))
+    ).all()
+    if not rows:
+        return {"nudges": 0, "alerts": 0}
+    last_seen = dict(
+        db.session.execute(
+            select(CheckIn.author_id, func.max(CheckIn.occurred_at))
+            .where(CheckIn.author_id.in_([u.id for u, _, _ in rows]))
+            .group_by(CheckIn.author_id)
+        ).all()
+    )
+    open_inactivity = set(
+        db.session.scalars(
+            select(Alert.partner_id).where(
+                Alert.kind == "inactivity", Alert.acknowledged_at.is_(None)
+            )
+        )
+    )
+    recent: dict[str, list[CheckinRecord]] = defaultdict(list)
+    for author_id, exercise, occurred_at in db.session.execute(
+        select(CheckIn.author_id, CheckIn.exercise, CheckIn.occurred_at).where(
+            CheckIn.author_id.in_([u.id for u, _, _ in rows]),
+            CheckIn.occurred_at >= now - timedelta(days=8),
+        )
+    ):
+        recent[author_id].append(CheckinRecord(exercise=exercise, occurred_at=occurred_at))
+    for user, assignment, therapist_id in rows:
+        tz = ZoneInfo(user.timezone)
+        started = datetime.combine(assignment.start_date, time.min, tzinfo=tz)
+        since = max(filter(None, [last_seen.get(user.id), started, assignment.created_at]))
+        idle = now - since
+        spell = since.astimezone(tz).date().isoformat()
+        if idle >= NUDGE_AFTER:
+            state = _homework_state(user, assignment, recent[user.id], tz, now)
+            if state.remaining_this_week > 0:
+                nudges += enqueue_push(
+                    user_id=user.id,
+                    key=f"{user.id}:nudge:{spell}",
+                    kind="nudge",
+                    title=NUDGE_TEXT[0],
+                    body=NUDGE_TEXT[1],
+                    screen="homework",
+                    now=now,
+                )
+        if idle >= INACTIVITY_ALERT_AFTER and user.id not in open_inactivity:
+            alert = Alert(
+                couple_id=user.couple_id,
+                partner_id=user.id,
+                kind="inactivity",
+                flags=[],
+                created_at=now,
+            )
+            db.session.add(alert)
+            db.session.flush()
+            notify_therapist(therapist_id=therapist_id, alert_id=alert.id, now=now)
+            open_inactivity.add(user.id)
+            alerts += 1
+    db.session.commit()
+    return {"nudges": nudges, "alerts": alerts}
+
+
+def notify_therapist(*, therapist_id: str, alert_id: str, now: datetime | None = None) -> None:
+    """A discreet push to the therapist's devices about a new alert."""
+    enqueue_push(
+        user_id=therapist_id,
+        key=f"alert:{alert_id}",
+        kind="alert",
+        title=ALERT_TEXT[0],
+        body=ALERT_TEXT[1],
+        screen="alerts",
+        now=now,
+    )
+
+
+def local_today(user: User, now: datetime | None = None) -> date:
+    return local_date(now or utcnow(), ZoneInfo(user.timezone))

@@ -1,0 +1,191 @@
+"""The therapist portal in a real headless Chromium (Playwright), against the demo data.
+
+The app is served on a free loopback port from a background thread, with its own
+SQLite database seeded like `tandem serve --demo`. Screenshots of every page go to
+$TANDEM_E2E_SCREENSHOTS (default: a pytest temporary folder).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from werkzeug.serving import make_server
+
+from server import create_app
+from server.extensions import db
+from server.seeding import DEMO_COUPLE_LABEL, DEMO_THERAPIST, seed_all
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the networking flags Chromium keeps trying to reach the internet.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+EXPECTED_STATUS = re.compile(r"^Failed to load resource: .* status of 40[13]")
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs Playwright for Python (pip install playwright)"
+)
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
+)
+expect = playwright_api.expect
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    instance = tmp_path_factory.mktemp("e2e-instance")
+    app = create_app(
+        {
+            "TANDEM_INSTANCE_PATH": str(instance),
+            "TANDEM_DATABASE_URL": f"sqlite:///{instance / 'tandem.sqlite3'}",
+            "TANDEM_PASSWORD_PROFILE": "cheapest",
+        }
+    )
+    with app.app_context():
+        upgrade()
+        list(seed_all(demo=True))
+        db.session.commit()
+        db.session.remove()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = os.environ.get("TANDEM_E2E_SCREENSHOTS")
+    if folder:
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def page(base_url: str) -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            problems: list[str] = []
+            # A CSP violation or a failing asset shows up as a console error (a refused
+            # sign-in answers 401/403 on purpose, which Chromium logs too).
+            page.on(
+                "console",
+                lambda m: (
+                    problems.append(m.text)
+                    if m.type == "error" and not EXPECTED_STATUS.search(m.text)
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            yield page
+            assert not problems, problems
+        finally:
+            browser.close()
+
+
+def sign_in(page, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{base_url}/portal/")
+    expect(page).to_have_url(re.compile(r"/portal/login"))
+    page.get_by_label("Email").fill(DEMO_THERAPIST[0])
+    page.get_by_label("Password").fill(DEMO_THERAPIST[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Your couples")).to_be_visible()
+
+
+def test_therapist_reads_charts_acknowledges_an_alert_and_advances(
+    page, base_url: str, shots: Path
+) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{base_url}/portal/login")
+    page.screenshot(path=shots / "01-login.png", full_page=True)
+    sign_in(page, base_url)
+
+    # The couples list: the demo couple, with its alert, stage and this week's adherence.
+    row = page.get_by_role("row").filter(has_text=DEMO_COUPLE_LABEL)
+    expect(row).to_contain_text("Sensate focus: a full course")
+    expect(row).to_contain_text("Stage 1 of 5")
+    expect(row).to_contain_text("1 open")
+    page.screenshot(path=shots / "02-couples.png", full_page=True)
+
+    # The couple: charts drawn on the server, with data in them.
+    page.get_by_role("link", name=DEMO_COUPLE_LABEL).click()
+    expect(page.get_by_role("heading", level=1, name=DEMO_COUPLE_LABEL)).to_be_visible()
+    adherence = page.locator("svg[data-chart=adherence]")
+    ratings = page.locator("svg[data-chart=ratings]")
+    expect(adherence).to_have_count(2)
+    expect(ratings).to_have_count(2)
+    assert adherence.first.locator("rect.bar").count() >= 4
+    assert int(ratings.first.get_attribute("data-series") or 0) >= 2
+    assert ratings.first.locator("circle").count() >= 4
+    desc = adherence.first.locator("desc").text_content() or ""
+    assert re.search(r"week of \d+ \w+, \d+ of \d+", desc), desc
+    expect(page.get_by_role("heading", name="Suggestion for stage 1")).to_be_visible()
+    expect(page.locator(".checkin.private").first).to_contain_text("A private check-in")
+    assert "Something I want to keep to myself" not in page.content()
+    page.screenshot(path=shots / "03-couple.png", full_page=True)
+
+    # The alerts inbox: acknowledge the pain alert.
+    page.get_by_role("link", name=re.compile(r"^Alerts")).click()
+    expect(page.get_by_role("heading", name="Alerts", level=1)).to_be_visible()
+    expect(page.locator(".alert-card")).to_have_count(1)
+    expect(page.locator(".alert-card .flag")).to_have_text("pain")
+    page.screenshot(path=shots / "04-alerts.png", full_page=True)
+    page.get_by_role("button", name="Acknowledge").click()
+    expect(page.get_by_text("Alert acknowledged.")).to_be_visible()
+    expect(page.locator(".alert-card")).to_have_count(0)
+    page.screenshot(path=shots / "05-alerts-done.png", full_page=True)
+
+    # Back to the couple: advance to stage 2, with a reason that lands in the history.
+    page.get_by_role("link", name="Couples", exact=True).click()
+    page.get_by_role("link", name=DEMO_COUPLE_LABEL).click()
+    page.get_by_label("Why move on?").fill("Both calm and ready; back pain checked.")
+    page.get_by_role("button", name="Move to stage 2").click()
+    expect(page.get_by_text("Moved to the next stage.")).to_be_visible()
+    expect(page.locator("#program")).to_contain_text("Stage 2 of 5")
+    history = page.locator(".timeline")
+    expect(history).to_contain_text("Moved from stage 1 to stage 2")
+    expect(history).to_contain_text("Both calm and ready; back pain checked.")
+    page.screenshot(path=shots / "06-couple-advanced.png", full_page=True)
+
+    # Sign out: the pages are closed again.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("You have signed out.")).to_be_visible()
+    page.goto(f"{base_url}/portal/alerts")
+    expect(page).to_have_url(re.compile(r"/portal/login"))
+
+
+def test_partner_cannot_sign_in(page, base_url: str, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    from server.seeding import DEMO_PARTNERS
+
+    page.goto(f"{base_url}/portal/login")
+    page.get_by_label("Email").fill(DEMO_PARTNERS[0][0])
+    page.get_by_label("Password").fill(DEMO_PARTNERS[0][1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("The portal is for therapists")
+    page.screenshot(path=shots / "07-partner-refused.png", full_page=True)
+    page.goto(f"{base_url}/portal/")
+    expect(page).to_have_url(re.compile(r"/portal/login"))

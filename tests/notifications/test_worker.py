@@ -1,0 +1,233 @@
+"""The worker: scheduler settings, jobs running, and a clean stop on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.triggers.interval import IntervalTrigger
+
+from notifications.worker import Job, build_scheduler, run_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def noop() -> None:
+    pass
+
+
+def test_scheduler_settings_avoid_the_known_traps() -> None:
+    first = datetime(2026, 3, 10, 19, 0, tzinfo=UTC)
+    scheduler = build_scheduler(
+        [Job("dispatch", noop, 10), Job("plan", noop, 300)], first_run=first
+    )
+
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"dispatch", "plan"}
+    for job in jobs.values():
+        assert job.coalesce is True
+        assert job.max_instances == 1
+        # Not APScheduler's default of 1 s: a late pass still runs (once).
+        assert job.misfire_grace_time is None
+        assert isinstance(job.trigger, IntervalTrigger)
+        assert job.next_run_time == first
+    assert jobs["dispatch"].trigger.interval == timedelta(seconds=10)
+    assert jobs["plan"].trigger.interval == timedelta(seconds=300)
+    assert str(scheduler.timezone) == "UTC"
+    assert scheduler._job_defaults["misfire_grace_time"] is None
+    # Only an in-memory store: never a job store shared between processes.
+    assert isinstance(scheduler._jobstores["default"], MemoryJobStore)
+    assert set(scheduler._jobstores) == {"default"}
+    assert isinstance(scheduler._executors["default"], ThreadPoolExecutor)
+
+
+def test_job_names_must_be_unique_and_intervals_positive() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        build_scheduler([Job("a", noop, 1), Job("a", noop, 2)])
+    with pytest.raises(ValueError, match="positive"):
+        build_scheduler([Job("a", noop, 0)])
+
+
+def test_jobs_run_and_their_reports_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="notifications.worker")
+    stop = threading.Event()
+    ran = threading.Event()
+    failed = threading.Event()
+
+    def report() -> str:
+        ran.set()
+        return "claimed=3 sent=3"
+
+    def broken() -> None:
+        failed.set()
+        raise RuntimeError("database is down")
+
+    worker = threading.Thread(
+        target=run_worker,
+        args=([Job("dispatch", report, 60), Job("plan", broken, 60)],),
+        kwargs={"stop_event": stop},
+    )
+    worker.start()
+    try:
+        assert ran.wait(10) and failed.wait(10)
+    finally:
+        stop.set()
+        worker.join(10)
+    assert not worker.is_alive()
+
+    messages = [r.getMessage() for r in caplog.records if r.name == "notifications.worker"]
+    assert any(m.startswith("worker: job dispatch done in") and "sent=3" in m for m in messages)
+    assert any(m.startswith("worker: job plan failed") for m in messages)
+    assert "worker: stopped cleanly" in messages
+
+
+def test_stopping_waits_for_a_running_job() -> None:
+    stop = threading.Event()
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    result: list[int] = []
+
+    def slow() -> None:
+        started.set()
+        release.wait(10)
+        finished.set()
+
+    def work() -> None:
+        result.append(run_worker([Job("slow", slow, 60)], stop_event=stop))
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert started.wait(10)
+    stop.set()
+    worker.join(0.2)
+    assert worker.is_alive()  # still waiting for the job in progress
+    release.set()
+    worker.join(10)
+
+    assert finished.is_set()
+    assert result == [0]
+
+
+CHILD = textwrap.dedent(
+    """
+    import logging, sys
+    from pathlib import Path
+
+    from notifications.worker import Job, run_worker
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
+    ticks = Path(sys.argv[1])
+
+    def tick():
+        with ticks.open("a") as f:
+            f.write("tick\\n")
+        return "ok"
+
+    sys.exit(run_worker([Job("tick", tick, 0.05)]))
+    """
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_worker_process_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -> None:
+    ticks = tmp_path / "ticks"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(ticks)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Wait (bounded) until the job has run a few times: handlers are installed.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and child.poll() is None:
+            if ticks.exists() and ticks.read_text().count("tick") >= 3:
+                break
+            time.sleep(0.02)
+        assert child.poll() is None, child.communicate()[1]
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=15)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+
+    assert child.returncode == 0, err
+    name = signal.Signals(signum).name
+    assert f"worker: received {name}, shutting down" in err
+    assert "worker: stopped cleanly" in err
+    assert "Traceback" not in err
+    assert "notifications.worker worker: job tick done in" in err
+
+
+HANGING_CHILD = textwrap.dedent(
+    """
+    import logging, sys, threading
+
+    from notifications.worker import Job, run_worker
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+
+    def stuck():
+        print("job started", file=sys.stderr, flush=True)
+        threading.Event().wait()
+
+    sys.exit(run_worker([Job("stuck", stuck, 60)]))
+    """
+)
+
+
+def read_until(child: subprocess.Popen[str], text: str, timeout: float = 15) -> str:
+    """Read the child's stderr until a line contains `text` (bounded by `timeout`)."""
+    assert child.stderr is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(child.stderr, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=deadline - time.monotonic()):
+                break
+            line = child.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if text in line:
+                return "".join(seen)
+    raise AssertionError(f"{text!r} not seen in: {''.join(seen)}")
+
+
+def test_a_second_signal_kills_a_worker_stuck_in_a_job() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", HANGING_CHILD],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        read_until(child, "job started")
+        child.send_signal(signal.SIGTERM)
+        read_until(child, "received SIGTERM, shutting down")
+        assert child.poll() is None  # waiting for the job in progress
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=15)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == -signal.SIGTERM
