@@ -247,6 +247,8 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # APScheduler logs every job run at INFO; the worker logs its own reports.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     cli = FlaskGroup(
         name="tandem",
         create_app=_create_app,

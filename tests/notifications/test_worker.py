@@ -192,22 +192,25 @@ HANGING_CHILD = textwrap.dedent(
 
 
 def read_until(child: subprocess.Popen[str], text: str, timeout: float = 15) -> str:
-    """Read the child's stderr until a line contains `text` (bounded by `timeout`)."""
+    """Read the child's stderr until it contains `text` (bounded by `timeout`).
+
+    Reads the pipe's file descriptor directly: a buffered `readline` could hold the
+    awaited line in its buffer while `select` waits for more.
+    """
     assert child.stderr is not None
-    seen = []
+    fd = child.stderr.fileno()
+    seen = b""
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
-        selector.register(child.stderr, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=deadline - time.monotonic()):
-                break
-            line = child.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if text in line:
-                return "".join(seen)
-    raise AssertionError(f"{text!r} not seen in: {''.join(seen)}")
+        selector.register(fd, selectors.EVENT_READ)
+        while text.encode() not in seen and time.monotonic() < deadline:
+            if selector.select(timeout=deadline - time.monotonic()):
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                seen += chunk
+    assert text.encode() in seen, seen.decode(errors="replace")
+    return seen.decode(errors="replace")
 
 
 def test_a_second_signal_kills_a_worker_stuck_in_a_job() -> None:
