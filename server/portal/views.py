@@ -276,7 +276,7 @@ def _attention(row: dict[str, Any]) -> tuple[Any, ...]:
     adherence = summary["adherence_this_week"]
     return (
         -summary["open_alerts"],
-        summary["status"] != "paused",
+        summary["status"] != "paused" and not summary.get("on_hold"),
         adherence if adherence is not None else 2.0,
         row["couple"].label.lower(),
     )

@@ -34,6 +34,7 @@ class InviteSchema(Schema):
 class CoupleSummarySchema(Schema):
     current_stage = fields.Integer(allow_none=True)
     status = fields.String(allow_none=True, metadata={"enum": ["active", "paused", None]})
+    on_hold = fields.Boolean(metadata={"description": "Joint exercises on safety hold"})
     adherence_this_week = fields.Float(
         allow_none=True, metadata={"description": "Sessions done / target this week, 0..1"}
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -116,7 +116,9 @@ def assign_program(
         )
     program = Program.from_dict(version.data)
     catalog = latest_exercises()
-    exercises = {slug: catalog[slug].to_dict() for slug in program.exercise_slugs}
+    # In stage order, so that every reader sees the exercises in the same order.
+    ordered = dict.fromkeys(item.exercise for stage in program.stages for item in stage.items)
+    exercises = {slug: catalog[slug].to_dict() for slug in ordered}
     now = utcnow()
     assignment = Assignment(
         couple_id=couple.id,
@@ -124,7 +126,12 @@ def assign_program(
         program=version.data,
         exercises=exercises,
         stage_index=1,
-        stage_started_at=now,
+        # A back-dated program has been at stage 1 since its start date.
+        stage_started_at=(
+            min(now, datetime.combine(start_date, datetime.min.time(), tzinfo=UTC))
+            if start_date
+            else now
+        ),
         status=ACTIVE,
         on_hold=False,
         start_date=start_date or now.date(),

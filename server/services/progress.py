@@ -14,6 +14,7 @@ from server.db import utcnow
 from server.extensions import db
 from server.models import COMPLETED, Assignment, CheckIn, Couple, User
 from server.services.assignments import assignment_view, current_assignment, frozen_program
+from server.services.audit import record_event
 from server.services.couples import get_couple_for_therapist
 
 
@@ -33,6 +34,14 @@ def couple_progress(*, therapist: User, couple_id: str) -> dict[str, Any]:
     (private check-ins count as done, never in the means), history and suggestion."""
     couple = get_couple_for_therapist(therapist=therapist, couple_id=couple_id)
     assignment = current_assignment(couple_id=couple.id)
+    # Rating means are derived from check-in content: the read is audited (rule 6).
+    record_event(
+        actor_id=therapist.id,
+        action="progress.read",
+        object_type="couple",
+        object_id=couple.id,
+        couple_id=couple.id,
+    )
     if assignment is None:
         return {
             "assignment_id": None,
@@ -156,7 +165,13 @@ def couple_summaries(couples: list[Couple]) -> dict[str, dict[str, Any]]:
 
     ids = [c.id for c in couples]
     summaries: dict[str, dict[str, Any]] = {
-        cid: {"current_stage": None, "status": None, "adherence_this_week": None, "open_alerts": 0}
+        cid: {
+            "current_stage": None,
+            "status": None,
+            "on_hold": False,
+            "adherence_this_week": None,
+            "open_alerts": 0,
+        }
         for cid in ids
     }
     if not ids:
@@ -184,7 +199,8 @@ def couple_summaries(couples: list[Couple]) -> dict[str, dict[str, Any]]:
         if assignment is None:
             continue
         summary["current_stage"] = assignment.stage_index
-        summary["status"] = "paused" if assignment.on_hold else assignment.status
+        summary["status"] = assignment.status
+        summary["on_hold"] = assignment.on_hold
         wanted = targets(
             frozen_program(assignment).stage(assignment.stage_index), assignment.overrides
         )
