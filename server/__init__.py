@@ -44,7 +44,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         TANDEM_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # No pre-ping round trip per request; connections are recycled before servers
+        # (or proxies) drop idle ones.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1800},
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         RATELIMIT_ENABLED=settings.ratelimit_enabled,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage,

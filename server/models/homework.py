@@ -28,8 +28,10 @@ class Assignment(IdMixin, db.Model):
     program_version_id: Mapped[str] = mapped_column(
         ForeignKey("program_versions.id", ondelete="RESTRICT")
     )
-    program: Mapped[dict[str, Any]] = mapped_column(JSON)
-    exercises: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Frozen copies never change: loaded only when a process has not cached them yet
+    # (server.services.assignments.frozen), or with undefer_group("frozen") in bulk.
+    program: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True, deferred_group="frozen")
+    exercises: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True, deferred_group="frozen")
     stage_index: Mapped[int] = mapped_column(Integer, default=1)
     stage_started_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)

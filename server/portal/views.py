@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer_group
 from werkzeug.exceptions import HTTPException
 
 from server.db import utcnow
@@ -250,9 +251,9 @@ def _couple_extras(couple_ids: list[str]) -> dict[str, dict[str, Any]]:
     if not couple_ids:
         return extras
     for assignment in db.session.scalars(
-        select(Assignment).where(
-            Assignment.couple_id.in_(couple_ids), Assignment.status != COMPLETED
-        )
+        select(Assignment)
+        .where(Assignment.couple_id.in_(couple_ids), Assignment.status != COMPLETED)
+        .options(undefer_group("frozen"))
     ):
         program = assignment.program
         stage = next((s for s in program["stages"] if s["index"] == assignment.stage_index), None)

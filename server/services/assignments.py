@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import undefer_group
 
 from exercises.model import Program
 from server.crypto import cipher
@@ -32,8 +36,42 @@ MAX_PER_WEEK = 14
 MAX_BACKDATE_DAYS = 365
 
 
+@dataclass(frozen=True, slots=True)
+class Frozen:
+    """An assignment's frozen program: as stored, parsed, and its exercises by slug."""
+
+    data: dict[str, Any]
+    program: Program
+    exercises: dict[str, dict[str, Any]]
+
+
+_FROZEN: OrderedDict[str, Frozen] = OrderedDict()
+_FROZEN_LOCK = threading.Lock()
+FROZEN_CACHE_SIZE = 4096
+
+
+def frozen(assignment: Assignment) -> Frozen:
+    """The assignment's frozen copy, parsed once per process: it never changes, so the
+    hot paths (homework, check-ins) neither load nor parse its JSON again."""
+    with _FROZEN_LOCK:
+        hit = _FROZEN.get(assignment.id)
+        if hit is not None:
+            _FROZEN.move_to_end(assignment.id)
+            return hit
+    made = Frozen(
+        data=assignment.program,
+        program=Program.from_dict(assignment.program),
+        exercises=assignment.exercises,
+    )
+    with _FROZEN_LOCK:
+        _FROZEN[assignment.id] = made
+        while len(_FROZEN) > FROZEN_CACHE_SIZE:
+            _FROZEN.popitem(last=False)
+    return made
+
+
 def frozen_program(assignment: Assignment) -> Program:
-    return Program.from_dict(assignment.program)
+    return frozen(assignment).program
 
 
 def _add_event(
@@ -172,6 +210,7 @@ def list_assignments(*, therapist: User, couple_id: str) -> list[Assignment]:
         db.session.scalars(
             select(Assignment)
             .where(Assignment.couple_id == couple.id)
+            .options(undefer_group("frozen"))
             .order_by(Assignment.created_at.desc())
         )
     )
@@ -334,7 +373,7 @@ def assignment_view(assignment: Assignment, *, viewer: User, therapist_id: str) 
     Partners get no therapist note and no reasons, and a safety hold shows to them only
     as "paused" by their therapist: never who raised it or why (privacy rule 4).
     """
-    program = assignment.program
+    program = frozen(assignment).data
     is_therapist = viewer.is_therapist
     status = assignment.status
     if not is_therapist and assignment.on_hold and status == ACTIVE:

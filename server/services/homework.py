@@ -11,7 +11,7 @@ from exercises.program import CheckinRecord, homework, local_date, week_of, week
 from server.db import utcnow
 from server.extensions import db
 from server.models import ACTIVE, COMPLETED, CheckIn, User
-from server.services.assignments import current_assignment, frozen_program
+from server.services.assignments import current_assignment, frozen, frozen_program
 
 PAUSED_MESSAGE = "Paused by your therapist."
 
@@ -51,8 +51,8 @@ def homework_for(*, partner: User) -> dict[str, Any]:
     stage = program.stage(assignment.stage_index)
     held = assignment.on_hold or assignment.status != ACTIVE
     start, end = week_window_utc(week, tz)
-    rows = db.session.scalars(
-        select(CheckIn).where(
+    rows = db.session.execute(
+        select(CheckIn.exercise, CheckIn.occurred_at).where(
             CheckIn.author_id == partner.id,
             CheckIn.assignment_id == assignment.id,
             CheckIn.occurred_at >= start,
@@ -70,7 +70,7 @@ def homework_for(*, partner: User) -> dict[str, Any]:
     )
     items = []
     for item in result.items:
-        exercise = assignment.exercises[item.exercise]
+        exercise = frozen(assignment).exercises[item.exercise]
         item_held = assignment.status != ACTIVE or (assignment.on_hold and exercise["joint"])
         items.append(
             {

@@ -8,12 +8,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import undefer_group
 
 from exercises.program import CheckinRecord, local_date, suggest_advancement, targets, week_of
 from server.db import utcnow
 from server.extensions import db
 from server.models import COMPLETED, Assignment, CheckIn, Couple, User
-from server.services.assignments import assignment_view, current_assignment, frozen_program
+from server.services.assignments import (
+    assignment_view,
+    current_assignment,
+    frozen,
+    frozen_program,
+)
 from server.services.audit import record_event
 from server.services.couples import get_couple_for_therapist
 
@@ -55,7 +61,7 @@ def couple_progress(*, therapist: User, couple_id: str) -> dict[str, Any]:
     program = frozen_program(assignment)
     scale_keys = {
         slug: [q["key"] for q in data["form"] if q["type"] == "scale"]
-        for slug, data in assignment.exercises.items()
+        for slug, data in frozen(assignment).exercises.items()
     }
     checkins = db.session.scalars(
         select(CheckIn).where(CheckIn.assignment_id == assignment.id).order_by(CheckIn.occurred_at)
@@ -179,7 +185,9 @@ def couple_summaries(couples: list[Couple]) -> dict[str, dict[str, Any]]:
     assignments = {
         a.couple_id: a
         for a in db.session.scalars(
-            select(Assignment).where(Assignment.couple_id.in_(ids), Assignment.status != COMPLETED)
+            select(Assignment)
+            .where(Assignment.couple_id.in_(ids), Assignment.status != COMPLETED)
+            .options(undefer_group("frozen"))
         )
     }
     now = utcnow()

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import undefer_group
 
-from exercises.model import Program
 from exercises.program import CheckinRecord, homework, local_date, week_of
 from notifications.delivery import (
     DROPPED,
@@ -54,6 +54,7 @@ from server.models import (
     ReminderPreferences,
     User,
 )
+from server.services.assignments import frozen
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def _homework_state(
         or local_date(now, tz) < assignment.start_date
     ):
         return HomeworkState(week_start=week_start, remaining_this_week=0, active=False)
-    program = Program.from_dict(assignment.program)
+    program = frozen(assignment).program
     result = homework(
         program,
         assignment.stage_index,
@@ -180,7 +181,7 @@ def _homework_state(
         now=now,
         overrides=assignment.overrides,
     )
-    joint = {slug for slug, data in assignment.exercises.items() if data["joint"]}
+    joint = {slug for slug, data in frozen(assignment).exercises.items() if data["joint"]}
     open_items = [i for i in result.items if not (assignment.on_hold and i.exercise in joint)]
     return HomeworkState(
         week_start=week_start,
@@ -251,6 +252,7 @@ def _plan_chunk(
         for a in db.session.scalars(
             select(Assignment)
             .where(Assignment.couple_id.in_(couple_ids), Assignment.status != COMPLETED)
+            .options(undefer_group("frozen"))
             .order_by(Assignment.created_at)
         ):
             assignments[a.couple_id] = a
