@@ -69,6 +69,17 @@ def seed_demo() -> Iterator[str]:
         from server.services.assignments import current_assignment
 
         if current_assignment(couple_id=couple.id) is None:
+            from server.services.reminders import register_device
+
+            # A demo phone for everyone, so `tandem worker` with the log notifier shows
+            # the pushes each would get.
+            for user in (therapist, *couple.partners):
+                register_device(
+                    user=user,
+                    session_id=None,
+                    token=f"demo-device-{user.name.split()[-1]}",
+                    platform="android",
+                )
             _seed_demo_weeks(therapist=therapist, couple=couple)
             db.session.commit()
             log.info("created demo assignment and check-ins")
