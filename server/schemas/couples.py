@@ -31,12 +31,22 @@ class InviteSchema(Schema):
     accepted_at = Instant(allow_none=True)
 
 
+class PartnerAdherenceSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    adherence_this_week = fields.Float(allow_none=True)
+
+
 class CoupleSummarySchema(Schema):
     current_stage = fields.Integer(allow_none=True)
     status = fields.String(allow_none=True, metadata={"enum": ["active", "paused", None]})
     on_hold = fields.Boolean(metadata={"description": "Joint exercises on safety hold"})
     adherence_this_week = fields.Float(
         allow_none=True, metadata={"description": "Sessions done / target this week, 0..1"}
+    )
+    partners = fields.List(
+        fields.Nested(PartnerAdherenceSchema),
+        metadata={"description": "This week's adherence per partner (own local week)"},
     )
     open_alerts = fields.Integer()
 

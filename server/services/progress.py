@@ -176,6 +176,7 @@ def couple_summaries(couples: list[Couple]) -> dict[str, dict[str, Any]]:
             "status": None,
             "on_hold": False,
             "adherence_this_week": None,
+            "partners": [],
             "open_alerts": 0,
         }
         for cid in ids
@@ -212,7 +213,7 @@ def couple_summaries(couples: list[Couple]) -> dict[str, dict[str, Any]]:
         wanted = targets(
             frozen_program(assignment).stage(assignment.stage_index), assignment.overrides
         )
-        total_target = sum(wanted.values()) * len(couple.partners)
+        per_partner_target = sum(wanted.values())
         done = 0
         for partner in couple.partners:
             tz = ZoneInfo(partner.timezone)
@@ -221,9 +222,21 @@ def couple_summaries(couples: list[Couple]) -> dict[str, dict[str, Any]]:
             for checkin in recent.get(partner.id, []):
                 if week.contains(local_date(checkin.occurred_at, tz)):
                     counted[checkin.exercise] += 1
-            done += sum(min(counted[slug], target) for slug, target in wanted.items())
-        if total_target:
-            summary["adherence_this_week"] = round(done / total_target, 2)
+            own = sum(min(counted[slug], target) for slug, target in wanted.items())
+            done += own
+            summary["partners"].append(
+                {
+                    "id": partner.id,
+                    "name": partner.name,
+                    "adherence_this_week": (
+                        round(own / per_partner_target, 2) if per_partner_target else None
+                    ),
+                }
+            )
+        if per_partner_target and couple.partners:
+            summary["adherence_this_week"] = round(
+                done / (per_partner_target * len(couple.partners)), 2
+            )
     for couple_id, count in open_alert_counts(ids).items():
         summaries[couple_id]["open_alerts"] = count
     return summaries

@@ -224,7 +224,7 @@ def test_a_started_assignment_keeps_its_program_version(api: Api, app: Flask) ->
 
 
 def test_couples_list_summary(api: Api) -> None:
-    t, couple, a, _ = setup(api)
+    t, couple, a, b = setup(api)
     aid = assign(api, t, couple["id"], "communication-foundations")["id"]
     from tests.factories import check_in
 
@@ -233,4 +233,6 @@ def test_couples_list_summary(api: Api) -> None:
     assert listed["summary"]["current_stage"] == 1
     # stage 1: daily-appreciations 5/week for each of two partners; one done
     assert listed["summary"]["adherence_this_week"] == 0.1
+    assert [(p["id"], p["adherence_this_week"]) for p in listed["summary"]["partners"]] == [
+        (a.id, 0.2), (b.id, 0.0)]
     assert listed["summary"]["open_alerts"] == 0

@@ -286,8 +286,9 @@ def test_couples_page_shows_this_weeks_adherence(
     check_in(api, world.client, aid)
     sign_in(client, world.therapist)
     page = html(client.get("/portal/"))
-    # 1 session of (3 + 3 + 1) per partner x 2 partners.
-    assert "7%" in page
+    # One bar per partner: 1 session of (3 + 3 + 1) for the one who checked in.
+    assert re.search(r"Alex</span>.*?14%", page, re.S)
+    assert re.search(r"Sam</span>.*?0%", page, re.S)
     assert "Today" in page
 
 
