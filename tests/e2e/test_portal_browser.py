@@ -2,7 +2,7 @@
 
 The app is served on a free loopback port from a background thread, with its own
 SQLite database seeded like `tandem serve --demo`. Screenshots of every page go to
-$TANDEM_E2E_SCREENSHOTS (default: a pytest temporary folder).
+$TANDEM_E2E_SCREENSHOTS (default: build/screenshots/ of the checkout).
 """
 
 from __future__ import annotations
@@ -73,13 +73,13 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = os.environ.get("TANDEM_E2E_SCREENSHOTS")
-    if folder:
-        path = Path(folder)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    return tmp_path_factory.mktemp("screenshots")
+def shots() -> Path:
+    """Where the screenshots go: $TANDEM_E2E_SCREENSHOTS, else build/screenshots/ of the
+    checkout (git-ignored; the README names it)."""
+    default = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+    path = Path(os.environ.get("TANDEM_E2E_SCREENSHOTS") or default)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture
