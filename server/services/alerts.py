@@ -8,7 +8,7 @@ from server.db import is_id, utcnow
 from server.errors import NotFound
 from server.extensions import db
 from server.models import COMPLETED, Alert, Assignment, Couple, User
-from server.services.assignments import _add_event
+from server.services.assignments import record_change
 from server.services.audit import record_event
 
 
@@ -65,12 +65,10 @@ def acknowledge_alert(*, therapist: User, alert_id: str) -> Alert:
             ).all()
             for assignment in held:
                 assignment.on_hold = False
-                _add_event(
+                record_change(
                     assignment,
                     actor_id=therapist.id,
                     action="resumed",
-                    from_stage=assignment.stage_index,
-                    to_stage=assignment.stage_index,
                     reason="Safety alert acknowledged.",
                 )
         db.session.flush()

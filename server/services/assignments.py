@@ -74,15 +74,23 @@ def frozen_program(assignment: Assignment) -> Program:
     return frozen(assignment).program
 
 
-def _add_event(
+_SAME = -1  # from_stage/to_stage default: the assignment's current stage
+
+
+def record_change(
     assignment: Assignment,
     *,
     actor_id: str | None,
     action: str,
-    from_stage: int | None,
-    to_stage: int | None,
+    from_stage: int | None = _SAME,
+    to_stage: int | None = _SAME,
     reason: str | None = None,
 ) -> AssignmentEvent:
+    """Record a change in the history and the audit trail, and re-plan reminders."""
+    if from_stage == _SAME:
+        from_stage = assignment.stage_index
+    if to_stage == _SAME:
+        to_stage = assignment.stage_index
     event = AssignmentEvent(
         assignment_id=assignment.id,
         actor_id=actor_id,
@@ -179,7 +187,7 @@ def assign_program(
     )
     db.session.add(assignment)
     db.session.flush()
-    _add_event(assignment, actor_id=therapist.id, action="assigned", from_stage=None, to_stage=1)
+    record_change(assignment, actor_id=therapist.id, action="assigned", from_stage=None, to_stage=1)
     db.session.flush()
     return assignment
 
@@ -253,14 +261,7 @@ def update_assignment(
         }
     if note is not None:
         assignment.note_encrypted = cipher().encrypt(note) if note.strip() else None
-    _add_event(
-        assignment,
-        actor_id=therapist.id,
-        action="updated",
-        from_stage=assignment.stage_index,
-        to_stage=assignment.stage_index,
-    )
-    db.session.flush()
+    record_change(assignment, actor_id=therapist.id, action="updated")
     return assignment
 
 
@@ -279,7 +280,7 @@ def advance_stage(*, therapist: User, assignment_id: str, reason: str | None) ->
     before = assignment.stage_index
     assignment.stage_index = before + 1
     assignment.stage_started_at = utcnow()
-    _add_event(
+    record_change(
         assignment,
         actor_id=therapist.id,
         action="advanced",
@@ -303,15 +304,7 @@ def complete_assignment(*, therapist: User, assignment_id: str, reason: str | No
     assignment.status = COMPLETED
     assignment.on_hold = False
     assignment.completed_at = utcnow()
-    _add_event(
-        assignment,
-        actor_id=therapist.id,
-        action="completed",
-        from_stage=assignment.stage_index,
-        to_stage=assignment.stage_index,
-        reason=reason,
-    )
-    db.session.flush()
+    record_change(assignment, actor_id=therapist.id, action="completed", reason=reason)
     return assignment
 
 
@@ -322,15 +315,7 @@ def pause_assignment(*, therapist: User, assignment_id: str, reason: str | None)
             f"Only an active assignment can be paused (it is {assignment.status})."
         )
     assignment.status = PAUSED
-    _add_event(
-        assignment,
-        actor_id=therapist.id,
-        action="paused",
-        from_stage=assignment.stage_index,
-        to_stage=assignment.stage_index,
-        reason=reason,
-    )
-    db.session.flush()
+    record_change(assignment, actor_id=therapist.id, action="paused", reason=reason)
     return assignment
 
 
@@ -341,15 +326,7 @@ def resume_assignment(*, therapist: User, assignment_id: str, reason: str | None
         raise InvalidTransition("There is nothing to resume.")
     assignment.status = ACTIVE
     assignment.on_hold = False
-    _add_event(
-        assignment,
-        actor_id=therapist.id,
-        action="resumed",
-        from_stage=assignment.stage_index,
-        to_stage=assignment.stage_index,
-        reason=reason,
-    )
-    db.session.flush()
+    record_change(assignment, actor_id=therapist.id, action="resumed", reason=reason)
     return assignment
 
 
@@ -358,13 +335,7 @@ def hold_for_safety(*, assignment: Assignment, raised_by: User) -> None:
     if assignment.on_hold or assignment.status == COMPLETED:
         return
     assignment.on_hold = True
-    _add_event(
-        assignment,
-        actor_id=raised_by.id,
-        action="held",
-        from_stage=assignment.stage_index,
-        to_stage=assignment.stage_index,
-    )
+    record_change(assignment, actor_id=raised_by.id, action="held")
 
 
 def assignment_view(assignment: Assignment, *, viewer: User, therapist_id: str) -> dict[str, Any]:
