@@ -81,7 +81,7 @@ class CoupleCheckIns(MethodView):
     def get(self, couple_id: str, pagination_parameters: Any) -> object:
         """The couple's check-ins: private ones only as "happened", with their flags."""
         therapist = current_user()
-        rows, total, _ = checkins.list_couple_checkins(
+        rows, total = checkins.list_couple_checkins(
             therapist=therapist,
             couple_id=couple_id,
             offset=pagination_parameters.first_item,

@@ -350,7 +350,7 @@ def _answers(view: dict[str, Any], exercise: dict[str, Any] | None) -> dict[str,
 
 
 def _checkin_page(therapist: User, couple: Couple, page: int) -> dict[str, Any]:
-    rows, total, _ = list_couple_checkins(
+    rows, total = list_couple_checkins(
         therapist=therapist,
         couple_id=couple.id,
         offset=(page - 1) * CHECKINS_PER_PAGE,

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from exercises.forms import flags_from_answers, validate_answers
 from exercises.model import Exercise
@@ -23,6 +23,7 @@ from server.extensions import db
 from server.models import COMPLETED, FLAGS, Alert, Assignment, CheckIn, Couple, User
 from server.services.assignments import frozen, frozen_program, hold_for_safety
 from server.services.audit import record_event
+from server.services.couples import get_couple_for_therapist
 
 log = logging.getLogger(__name__)
 
@@ -280,8 +281,6 @@ def audit_reads(checkins: Iterable[CheckIn], therapist: User) -> None:
 
 
 def list_own_checkins(*, author: User, offset: int, limit: int) -> tuple[list[CheckIn], int]:
-    from sqlalchemy import func
-
     total = db.session.scalar(
         select(func.count()).select_from(CheckIn).where(CheckIn.author_id == author.id)
     )
@@ -297,12 +296,8 @@ def list_own_checkins(*, author: User, offset: int, limit: int) -> tuple[list[Ch
 
 def list_couple_checkins(
     *, therapist: User, couple_id: str, offset: int, limit: int
-) -> tuple[list[CheckIn], int, dict[str, dict[str, Any]]]:
+) -> tuple[list[CheckIn], int]:
     """The couple's check-ins for their therapist (content per visibility), newest first."""
-    from sqlalchemy import func
-
-    from server.services.couples import get_couple_for_therapist
-
     couple = get_couple_for_therapist(therapist=therapist, couple_id=couple_id)
     total = db.session.scalar(
         select(func.count()).select_from(CheckIn).where(CheckIn.couple_id == couple.id)
@@ -317,4 +312,4 @@ def list_couple_checkins(
         )
     )
     audit_reads(rows, therapist)
-    return rows, int(total or 0), {}
+    return rows, int(total or 0)
