@@ -29,7 +29,7 @@ class Assignment(IdMixin, db.Model):
         ForeignKey("program_versions.id", ondelete="RESTRICT")
     )
     # Frozen copies never change: loaded only when a process has not cached them yet
-    # (server.services.assignments.frozen), or with undefer_group("frozen") in bulk.
+    # (server.services.assignments.frozen_program / frozen_exercises).
     program: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True, deferred_group="frozen")
     exercises: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True, deferred_group="frozen")
     stage_index: Mapped[int] = mapped_column(Integer, default=1)

@@ -20,7 +20,6 @@ from flask import (
     url_for,
 )
 from sqlalchemy import func, select
-from sqlalchemy.orm import undefer_group
 from werkzeug.exceptions import HTTPException
 
 from server.db import utcnow
@@ -251,11 +250,11 @@ def _couple_extras(couple_ids: list[str]) -> dict[str, dict[str, Any]]:
     if not couple_ids:
         return extras
     for assignment in db.session.scalars(
-        select(Assignment)
-        .where(Assignment.couple_id.in_(couple_ids), Assignment.status != COMPLETED)
-        .options(undefer_group("frozen"))
+        select(Assignment).where(
+            Assignment.couple_id.in_(couple_ids), Assignment.status != COMPLETED
+        )
     ):
-        program = assignment.program
+        program = assignment_service.frozen_program_data(assignment)
         stage = next((s for s in program["stages"] if s["index"] == assignment.stage_index), None)
         extras[assignment.couple_id].update(
             program=program["title"],
@@ -357,7 +356,7 @@ def _checkin_page(therapist: User, couple: Couple, page: int) -> dict[str, Any]:
         limit=CHECKINS_PER_PAGE,
     )
     exercises = {
-        a.id: a.exercises
+        a.id: assignment_service.frozen_exercises(a)
         for a in assignment_service.list_assignments(therapist=therapist, couple_id=couple.id)
     }
     names = {p.id: p.name for p in couple.partners}
@@ -417,8 +416,9 @@ def couple(couple_id: str) -> str:
         view = assignment_service.assignment_view(
             assignment, viewer=therapist, therapist_id=therapist.id
         )
+        exercises = assignment_service.frozen_exercises(assignment)
         rating_keys = charts.rating_keys(
-            assignment.exercises, [w for p in progress["partners"] for w in p["weeks"]]
+            exercises, [w for p in progress["partners"] for w in p["weeks"]]
         )
         this_week = [
             {i["exercise"]: i for i in (p["weeks"][-1]["items"] if p["weeks"] else [])}
@@ -429,8 +429,8 @@ def couple(couple_id: str) -> str:
             stage_rows.append(
                 {
                     "slug": slug,
-                    "title": assignment.exercises[slug]["title"],
-                    "joint": assignment.exercises[slug]["joint"],
+                    "title": exercises[slug]["title"],
+                    "joint": exercises[slug]["joint"],
                     "per_week": assignment.overrides.get(slug, entry["per_week"]),
                     "done": [w.get(slug, {}).get("done", 0) for w in this_week],
                 }
@@ -473,7 +473,9 @@ def couple(couple_id: str) -> str:
         assignment=assignment,
         view=view,
         stage_rows=stage_rows,
-        stages=len(assignment.program["stages"]) if assignment else 0,
+        stages=len(assignment_service.frozen_program_data(assignment)["stages"])
+        if assignment
+        else 0,
         partners=partners,
         suggestion=suggestion,
         history=_history(progress, couple, therapist),

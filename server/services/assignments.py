@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import undefer_group
 
 from exercises.model import Program
 from server.crypto import cipher
@@ -36,42 +34,55 @@ MAX_PER_WEEK = 14
 MAX_BACKDATE_DAYS = 365
 
 
-@dataclass(frozen=True, slots=True)
-class Frozen:
-    """An assignment's frozen program: as stored, parsed, and its exercises by slug."""
+class _Lru(OrderedDict[str, Any]):
+    """A small thread-safe LRU map (the worker runs jobs on threads)."""
 
-    data: dict[str, Any]
-    program: Program
-    exercises: dict[str, dict[str, Any]]
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.lock = threading.Lock()
+
+    def fetch(self, key: str, make: Any) -> Any:
+        with self.lock:
+            if key in self:
+                self.move_to_end(key)
+                return self[key]
+        value = make()
+        with self.lock:
+            self[key] = value
+            while len(self) > self.size:
+                self.popitem(last=False)
+        return value
 
 
-_FROZEN: OrderedDict[str, Frozen] = OrderedDict()
-_FROZEN_LOCK = threading.Lock()
-FROZEN_CACHE_SIZE = 4096
+# Frozen copies never change, so each process parses them once. A program version is
+# shared by every assignment made from it (its copy is that version's data); the
+# exercises are frozen per assignment and loaded only where they are needed.
+_PROGRAMS = _Lru(1024)
+_EXERCISES = _Lru(4096)
 
 
-def frozen(assignment: Assignment) -> Frozen:
-    """The assignment's frozen copy, parsed once per process: it never changes, so the
-    hot paths (homework, check-ins) neither load nor parse its JSON again."""
-    with _FROZEN_LOCK:
-        hit = _FROZEN.get(assignment.id)
-        if hit is not None:
-            _FROZEN.move_to_end(assignment.id)
-            return hit
-    made = Frozen(
-        data=assignment.program,
-        program=Program.from_dict(assignment.program),
-        exercises=assignment.exercises,
-    )
-    with _FROZEN_LOCK:
-        _FROZEN[assignment.id] = made
-        while len(_FROZEN) > FROZEN_CACHE_SIZE:
-            _FROZEN.popitem(last=False)
-    return made
+def frozen_program_data(assignment: Assignment) -> dict[str, Any]:
+    """The program version the assignment started with, as stored."""
+    return frozen_program_pair(assignment)[0]  # type: ignore[no-any-return]
 
 
 def frozen_program(assignment: Assignment) -> Program:
-    return frozen(assignment).program
+    """The program version the assignment started with, parsed."""
+    return frozen_program_pair(assignment)[1]  # type: ignore[no-any-return]
+
+
+def frozen_program_pair(assignment: Assignment) -> tuple[dict[str, Any], Program]:
+    def load() -> tuple[dict[str, Any], Program]:
+        data = assignment.program
+        return data, Program.from_dict(data)
+
+    return _PROGRAMS.fetch(assignment.program_version_id, load)  # type: ignore[no-any-return]
+
+
+def frozen_exercises(assignment: Assignment) -> dict[str, dict[str, Any]]:
+    """The exercise versions frozen with the assignment, by slug."""
+    return _EXERCISES.fetch(assignment.id, lambda: assignment.exercises)  # type: ignore[no-any-return]
 
 
 _SAME = -1  # from_stage/to_stage default: the assignment's current stage
@@ -218,7 +229,6 @@ def list_assignments(*, therapist: User, couple_id: str) -> list[Assignment]:
         db.session.scalars(
             select(Assignment)
             .where(Assignment.couple_id == couple.id)
-            .options(undefer_group("frozen"))
             .order_by(Assignment.created_at.desc())
         )
     )
@@ -344,7 +354,7 @@ def assignment_view(assignment: Assignment, *, viewer: User, therapist_id: str) 
     Partners get no therapist note and no reasons, and a safety hold shows to them only
     as "paused" by their therapist: never who raised it or why (privacy rule 4).
     """
-    program = frozen(assignment).data
+    program = frozen_program_data(assignment)
     is_therapist = viewer.is_therapist
     status = assignment.status
     if not is_therapist and assignment.on_hold and status == ACTIVE:

@@ -21,7 +21,7 @@ from server.db import add_unique, is_id, utcnow
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import COMPLETED, FLAGS, Alert, Assignment, CheckIn, Couple, User
-from server.services.assignments import frozen, frozen_program, hold_for_safety
+from server.services.assignments import frozen_exercises, frozen_program, hold_for_safety
 from server.services.audit import record_event
 from server.services.couples import get_couple_for_therapist
 
@@ -83,7 +83,7 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
             "This exercise is not part of the current stage.",
             errors={"exercise": [f"{slug!r} is not in stage {stage.index} of this program."]},
         )
-    exercise = Exercise.from_dict(frozen(assignment).exercises[slug])
+    exercise = Exercise.from_dict(frozen_exercises(assignment)[slug])
     occurred_at: datetime = body["occurred_at"]
     now = utcnow()
     errors: dict[str, list[str]] = {}

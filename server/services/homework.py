@@ -11,7 +11,7 @@ from exercises.program import CheckinRecord, homework, local_date, week_of, week
 from server.db import utcnow
 from server.extensions import db
 from server.models import ACTIVE, COMPLETED, CheckIn, User
-from server.services.assignments import current_assignment, frozen, frozen_program
+from server.services.assignments import current_assignment, frozen_exercises, frozen_program
 
 PAUSED_MESSAGE = "Paused by your therapist."
 
@@ -70,7 +70,7 @@ def homework_for(*, partner: User) -> dict[str, Any]:
     )
     items = []
     for item in result.items:
-        exercise = frozen(assignment).exercises[item.exercise]
+        exercise = frozen_exercises(assignment)[item.exercise]
         item_held = assignment.status != ACTIVE or (assignment.on_hold and exercise["joint"])
         items.append(
             {

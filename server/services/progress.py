@@ -8,7 +8,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import undefer_group
 
 from exercises.program import CheckinRecord, local_date, suggest_advancement, targets, week_of
 from server.db import utcnow
@@ -17,7 +16,7 @@ from server.models import COMPLETED, Assignment, CheckIn, Couple, User
 from server.services.assignments import (
     assignment_view,
     current_assignment,
-    frozen,
+    frozen_exercises,
     frozen_program,
 )
 from server.services.audit import record_event
@@ -61,7 +60,7 @@ def couple_progress(*, therapist: User, couple_id: str) -> dict[str, Any]:
     program = frozen_program(assignment)
     scale_keys = {
         slug: [q["key"] for q in data["form"] if q["type"] == "scale"]
-        for slug, data in frozen(assignment).exercises.items()
+        for slug, data in frozen_exercises(assignment).items()
     }
     checkins = db.session.scalars(
         select(CheckIn).where(CheckIn.assignment_id == assignment.id).order_by(CheckIn.occurred_at)
@@ -186,9 +185,7 @@ def couple_summaries(couples: list[Couple]) -> dict[str, dict[str, Any]]:
     assignments = {
         a.couple_id: a
         for a in db.session.scalars(
-            select(Assignment)
-            .where(Assignment.couple_id.in_(ids), Assignment.status != COMPLETED)
-            .options(undefer_group("frozen"))
+            select(Assignment).where(Assignment.couple_id.in_(ids), Assignment.status != COMPLETED)
         )
     }
     now = utcnow()

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import undefer_group
 
 from exercises.program import CheckinRecord, homework, local_date, week_of
 from notifications.delivery import (
@@ -54,7 +53,7 @@ from server.models import (
     ReminderPreferences,
     User,
 )
-from server.services.assignments import frozen
+from server.services.assignments import frozen_exercises, frozen_program
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +171,7 @@ def _homework_state(
         or local_date(now, tz) < assignment.start_date
     ):
         return HomeworkState(week_start=week_start, remaining_this_week=0, active=False)
-    program = frozen(assignment).program
+    program = frozen_program(assignment)
     result = homework(
         program,
         assignment.stage_index,
@@ -181,8 +180,10 @@ def _homework_state(
         now=now,
         overrides=assignment.overrides,
     )
-    joint = {slug for slug, data in frozen(assignment).exercises.items() if data["joint"]}
-    open_items = [i for i in result.items if not (assignment.on_hold and i.exercise in joint)]
+    open_items = list(result.items)
+    if assignment.on_hold:  # only then do the frozen exercises matter (joint ones wait)
+        joint = {slug for slug, data in frozen_exercises(assignment).items() if data["joint"]}
+        open_items = [i for i in open_items if i.exercise not in joint]
     return HomeworkState(
         week_start=week_start,
         remaining_this_week=sum(i.remaining for i in open_items),
@@ -252,7 +253,6 @@ def _plan_chunk(
         for a in db.session.scalars(
             select(Assignment)
             .where(Assignment.couple_id.in_(couple_ids), Assignment.status != COMPLETED)
-            .options(undefer_group("frozen"))
             .order_by(Assignment.created_at)
         ):
             assignments[a.couple_id] = a
