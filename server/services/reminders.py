@@ -17,8 +17,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from exercises.program import CheckinRecord, homework, local_date, week_of
 from notifications.delivery import (
-    DROPPED,
-    FAILED,
     RETRY,
     SENT,
     Delivery,
@@ -480,26 +478,36 @@ class SqlOutbox:
         return deliveries
 
     def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+        """Write outcomes back: one UPDATE per kind of outcome (not per row), only on
+        rows this claim still holds."""
+        groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
         bad_devices: list[str] = []
         for outcome in outcomes:
+            if outcome.status == SENT:
+                key: tuple[Any, ...] = ("sent", outcome.error, None)
+            elif outcome.status == RETRY:
+                key = (PENDING, outcome.error, outcome.retry_at or now)
+            else:
+                key = (outcome.status, outcome.error, None)
+            groups[key].append(outcome.reminder_id)
+            bad_devices.extend(outcome.invalid_device_ids)
+        for (status, error, retry_at), ids in groups.items():
             values: dict[str, Any] = {
-                "error": outcome.error,
+                "status": status,
+                "error": error,
                 "updated_at": now,
                 "lease_until": None,
             }
-            if outcome.status == SENT:
-                values.update(status="sent", sent_at=now)
-            elif outcome.status == RETRY:
-                values.update(status=PENDING, next_attempt_at=outcome.retry_at or now)
-            elif outcome.status in (FAILED, DROPPED):
-                values.update(status=outcome.status)
+            if status == "sent":
+                values["sent_at"] = now
+            if retry_at is not None:
+                values["next_attempt_at"] = retry_at
             db.session.execute(
                 update(Reminder)
-                .where(Reminder.id == outcome.reminder_id, Reminder.status == SENDING)
+                .where(Reminder.id.in_(ids), Reminder.status == SENDING)
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            bad_devices.extend(outcome.invalid_device_ids)
         if bad_devices:
             db.session.execute(delete(Device).where(Device.id.in_(bad_devices)))
         db.session.commit()
