@@ -10,13 +10,19 @@ worker starts on the same instant), then dispatches until three claims in a row 
 back empty and prints one JSON line: wall times, what it did, where the main thread's
 time went (claim / send / record), and its CPU seconds.
 
-With no knob given it runs exactly what `tandem worker` runs: `server.worker.dispatch_pass`
-with the app's sender. Knobs (bench only, nothing in server/ or notifications/ changes):
+With no knob given it runs what `tandem worker`'s dispatch job runs
+(`server.worker.dispatch_pass` = `dispatch_until_empty(SqlOutbox(), sender, ...)` with
+the defaults), through thin wrappers that time the claim, send and record calls.
+Knobs (bench only, nothing in server/ or notifications/ changes):
 
 * `--pool N`  the SDK's HTTP connection pool for the fake's host (FCMSender mounts one of
   100; `send_each` runs up to 500 requests at once, so 400 connections a call are opened
   and thrown away)
 * `--max-per-call N`, `--batch-size N`  `dispatch_until_empty` parameters
+* `--no-trust-env`  `trust_env = False` on the SDK's requests session (no netrc / proxy
+  / CA-bundle file lookups on every request)
+* `--batched-record`  a SqlOutbox whose `record` updates all SENT rows of a call in one
+  statement (what fixing the one-UPDATE-per-row hot spot would give)
 * `--sender async`  an FCMSender whose `send` uses `messaging.send_each_async` on one
   event loop kept for the whole process (httpx, no thread per message)
 """
@@ -83,6 +89,40 @@ class TimedOutbox(SqlOutbox):
             self.phases.add("record", started)
 
 
+class BatchedRecordOutbox(TimedOutbox):
+    """What a batched `SqlOutbox.record` would cost (bench only): the SENT outcomes of a
+    call in one UPDATE instead of one UPDATE each; anything else as SqlOutbox does it."""
+
+    def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+        from sqlalchemy import update
+
+        from notifications.delivery import SENT
+        from server.extensions import db
+        from server.models import SENDING, Reminder
+
+        started = time.perf_counter()
+        try:
+            plain = [o for o in outcomes if o.status == SENT and not o.invalid_device_ids]
+            rest = [o for o in outcomes if o not in plain]
+            if plain:
+                db.session.execute(
+                    update(Reminder)
+                    .where(
+                        Reminder.id.in_([o.reminder_id for o in plain]), Reminder.status == SENDING
+                    )
+                    .values(
+                        status="sent", sent_at=now, error=None, updated_at=now, lease_until=None
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            if rest:
+                SqlOutbox.record(self, rest, now=now)
+            else:
+                db.session.commit()
+        finally:
+            self.phases.add("record", started)
+
+
 class TimedSender:
     def __init__(self, inner: Any, phases: Phases) -> None:
         self.inner = inner
@@ -123,6 +163,16 @@ def main() -> int:
     parser.add_argument("--max-per-call", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--sender", choices=("fcm", "async"), default="fcm")
+    parser.add_argument(
+        "--no-trust-env",
+        action="store_true",
+        help="the SDK's requests session skips netrc/proxy/CA lookups per request",
+    )
+    parser.add_argument(
+        "--batched-record",
+        action="store_true",
+        help="record the SENT outcomes of a call in one UPDATE (bench only)",
+    )
     parser.add_argument("--max-seconds", type=float, default=600.0)
     args = parser.parse_args()
 
@@ -139,11 +189,13 @@ def main() -> int:
                 pool_connections=args.pool, pool_maxsize=args.pool, max_retries=SDK_RETRY
             ),
         )
+    if args.no_trust_env:
+        messaging._get_messaging_service(firebase)._client.session.trust_env = False
     sender: Any = AsyncLoopFCMSender(firebase) if args.sender == "async" else FCMSender(firebase)
     phases = Phases()
     app = create_app()
     app.extensions["tandem.sender"] = TimedSender(sender, phases)
-    outbox = TimedOutbox(phases)
+    outbox = BatchedRecordOutbox(phases) if args.batched_record else TimedOutbox(phases)
     worker = f"bench:{os.getpid()}"
 
     print("ready", flush=True)
