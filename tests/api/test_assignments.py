@@ -234,5 +234,7 @@ def test_couples_list_summary(api: Api) -> None:
     # stage 1: daily-appreciations 5/week for each of two partners; one done
     assert listed["summary"]["adherence_this_week"] == 0.1
     assert [(p["id"], p["adherence_this_week"]) for p in listed["summary"]["partners"]] == [
-        (a.id, 0.2), (b.id, 0.0)]
+        (a.id, 0.2),
+        (b.id, 0.0),
+    ]
     assert listed["summary"]["open_alerts"] == 0
