@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 from flask import Blueprint, Flask, Response, send_from_directory
 from flask_smorest import Api as SmorestApi
@@ -11,6 +12,15 @@ from server.errors import handle_http_exception
 from server.schemas.common import ProblemSchema
 
 API_PREFIX = "/api/v1"
+# Lists answer 50 items unless `page_size` (at most 100) says otherwise.
+DEFAULT_PAGE_SIZE = 50
+
+
+def page_of(items: list[Any], pagination_parameters: Any) -> list[Any]:
+    """One page of an in-memory list, filling the X-Pagination metadata."""
+    pagination_parameters.item_count = len(items)
+    start = pagination_parameters.first_item
+    return items[start : start + pagination_parameters.page_size]
 
 
 class Api(SmorestApi):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from server.api import DEFAULT_PAGE_SIZE, page_of
 from server.auth import current_user, login_required
 from server.models import THERAPIST
 from server.schemas.homework import AlertSchema
@@ -18,9 +21,10 @@ blp = Blueprint("alerts", __name__, description="Safety and inactivity alerts")
 class Alerts(MethodView):
     @login_required(THERAPIST)
     @blp.response(200, AlertSchema(many=True))
-    def get(self) -> object:
+    @blp.paginate(page_size=DEFAULT_PAGE_SIZE)
+    def get(self, pagination_parameters: Any) -> object:
         """The caller's open alerts, newest first."""
-        return alerts.open_alerts(therapist=current_user())
+        return page_of(alerts.open_alerts(therapist=current_user()), pagination_parameters)
 
 
 @blp.route("/<alert_id>/ack", methods=["POST"])

@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from server.api import DEFAULT_PAGE_SIZE, page_of
 from server.auth import current_user, login_required
 from server.db import is_id
 from server.extensions import db
@@ -40,10 +41,11 @@ class CoupleAssignments(MethodView):
     @login_required(THERAPIST)
     @blp.response(200, AssignmentSchema(many=True))
     @blp.alt_response(404, description="No such couple, or not yours")
-    def get(self, couple_id: str) -> object:
+    @blp.paginate(page_size=DEFAULT_PAGE_SIZE)
+    def get(self, couple_id: str, pagination_parameters: Any) -> object:
         """The couple's assignments, newest first."""
         rows = assignments.list_assignments(therapist=current_user(), couple_id=couple_id)
-        return [_view(a) for a in rows]
+        return [_view(a) for a in page_of(rows, pagination_parameters)]
 
     @login_required(THERAPIST)
     @blp.arguments(AssignmentCreateSchema)

@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from server.api import DEFAULT_PAGE_SIZE, page_of
 from server.auth import current_user, login_required
 from server.models import THERAPIST
 from server.schemas.catalog import (
@@ -21,21 +22,15 @@ exercises_blp = Blueprint("exercises", __name__, description="The exercise catal
 programs_blp = Blueprint("programs", __name__, description="Programs: exercises in stages")
 
 
-def _page(items: list[Any], pagination_parameters: Any) -> list[Any]:
-    pagination_parameters.item_count = len(items)
-    start = pagination_parameters.first_item
-    return items[start : start + pagination_parameters.page_size]
-
-
 @exercises_blp.route("")
 class Exercises(MethodView):
     @login_required()
     @exercises_blp.arguments(ExerciseQueryArgsSchema, location="query")
     @exercises_blp.response(200, ExerciseSchema(many=True))
-    @exercises_blp.paginate()
+    @exercises_blp.paginate(page_size=DEFAULT_PAGE_SIZE)
     def get(self, args: dict[str, str], pagination_parameters: Any) -> object:
         """Every exercise of the catalog (newest version of each)."""
-        return _page(catalog.list_exercises(kind=args.get("kind")), pagination_parameters)
+        return page_of(catalog.list_exercises(kind=args.get("kind")), pagination_parameters)
 
 
 @exercises_blp.route("/<slug>")
@@ -52,10 +47,10 @@ class ExerciseItem(MethodView):
 class Programs(MethodView):
     @login_required()
     @programs_blp.response(200, ProgramSchema(many=True))
-    @programs_blp.paginate()
+    @programs_blp.paginate(page_size=DEFAULT_PAGE_SIZE)
     def get(self, pagination_parameters: Any) -> object:
         """Catalog programs, and the calling therapist's own."""
-        return _page(catalog.list_programs(user=current_user()), pagination_parameters)
+        return page_of(catalog.list_programs(user=current_user()), pagination_parameters)
 
     @login_required(THERAPIST)
     @programs_blp.arguments(ProgramCreateSchema)

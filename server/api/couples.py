@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from server.api import DEFAULT_PAGE_SIZE
 from server.auth import current_user, login_required
 from server.db import utcnow
 from server.models import THERAPIST, Couple
@@ -44,7 +45,7 @@ def couple_view(couple: Couple, summary: dict[str, Any] | None = None) -> dict[s
 class Couples(MethodView):
     @login_required(THERAPIST)
     @blp.response(200, CoupleSchema(many=True))
-    @blp.paginate()
+    @blp.paginate(page_size=DEFAULT_PAGE_SIZE)
     def get(self, pagination_parameters: Any) -> object:
         """The caller's couples, newest first, each with a summary."""
         items, total = couples.list_couples(

@@ -150,3 +150,15 @@ def test_progress_and_the_suggestion_inform_but_do_not_advance(api: Api, couple)
     assert suggestion["action"] in ("advance", "hold")
     assert suggestion["reasons"]
     assert api.call("GET", f"/api/v1/assignments/{aid}", t).get_json()["stage_index"] == 1
+
+
+def test_alerts_are_a_paginated_list(api: Api, couple) -> None:  # type: ignore[no-untyped-def]
+    t, _, a, b, aid = couple
+    check_in(api, a, aid, flags={"stop": True})
+    check_in(api, b, aid, flags={"unsafe": True})
+    r = api.call("GET", "/api/v1/alerts?page_size=1", t)
+    assert len(r.get_json()) == 1
+    import json
+
+    assert json.loads(r.headers["X-Pagination"])["total"] == 2
+    assert len(api.call("GET", "/api/v1/alerts", t).get_json()) == 2
