@@ -296,15 +296,18 @@ def _plan_chunk(
     # never sent). Moved: slots the plan has again (after a resume) or at another instant
     # (the partner moved to another time zone) are pending again, at the new instant.
     stale: list[str] = []
+    known: set[str] = set()
     for row_id, key, status, send_at in db.session.execute(
         select(Reminder.id, Reminder.key, Reminder.status, Reminder.send_at).where(
             Reminder.user_id.in_(user_ids),
             Reminder.kind == "reminder",
-            Reminder.status.in_([PENDING, "cancelled"]),
             Reminder.send_at > now,
             Reminder.send_at <= horizon_end,
         )
     ):
+        known.add(key)
+        if status not in (PENDING, "cancelled"):
+            continue  # on its way, sent or given up: never planned again
         wanted = planned.get(key)
         if wanted is None:
             if status == PENDING:
@@ -327,7 +330,9 @@ def _plan_chunk(
             .where(Reminder.id.in_(stale), Reminder.status == PENDING)
             .values(status="cancelled", error="no longer due", updated_at=now)
         )
-    return _insert_new(list(planned.values()))
+    # Only keys the window does not hold yet are sent to the database (a pass that
+    # plans nothing new writes nothing); the unique key still guards against races.
+    return _insert_new([row for key, row in planned.items() if key not in known])
 
 
 def _insert_new(rows: list[dict[str, Any]]) -> int:
