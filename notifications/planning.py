@@ -72,8 +72,14 @@ _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 def _zone_names() -> frozenset[str]:
     # available_timezones() scans the disk, hence the cache. "localtime" and
     # "posixrules" are files describing the host, not IANA zones; "Factory" is a
-    # placeholder zone.
-    return frozenset(available_timezones() - {"localtime", "posixrules", "Factory"})
+    # placeholder zone; the system folder may also hold posix/ and right/ copies and
+    # data files.
+    not_zones = {"localtime", "posixrules", "Factory", "leapseconds", "tzdata.zi"}
+    return frozenset(
+        name
+        for name in available_timezones()
+        if name not in not_zones and not name.startswith(("posix/", "right/"))
+    )
 
 
 def is_valid_timezone(name: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from exercises.model import FLAGS  # noqa: F401 - re-exported for the server
 from server.db import IdMixin, utcnow
 from server.extensions import db
 
@@ -15,7 +16,6 @@ ACTIVE = "active"
 PAUSED = "paused"
 COMPLETED = "completed"
 VISIBILITIES = ("private", "therapist", "couple")
-FLAGS = ("pain", "distress", "stop", "pressured", "unsafe")
 
 
 class Assignment(IdMixin, db.Model):

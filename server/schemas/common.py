@@ -7,7 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from server.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, iana_zones
+from notifications.planning import is_valid_timezone
+from server.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 
 class RequestSchema(Schema):
@@ -38,7 +39,7 @@ def _has_nul(value: Any) -> bool:
 
 
 def validate_timezone(value: str) -> None:
-    if value not in iana_zones():
+    if not is_valid_timezone(value):
         raise ValidationError("Not a known IANA time zone (e.g. Europe/Berlin).")
 
 

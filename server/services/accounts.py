@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from functools import cache
-from zoneinfo import available_timezones
 
 from sqlalchemy import func, select
 
@@ -19,21 +17,6 @@ log = logging.getLogger(__name__)
 
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 1024
-
-
-@cache
-def iana_zones() -> frozenset[str]:
-    """The IANA time zone names this machine knows (tzdata is a dependency).
-
-    The system's zoneinfo folder also holds files that are not zones ("localtime",
-    "posixrules", "Factory", the posix/ and right/ copies); those are left out.
-    """
-    not_zones = {"localtime", "posixrules", "Factory", "leapseconds", "tzdata.zi"}
-    return frozenset(
-        name
-        for name in available_timezones()
-        if name not in not_zones and not name.startswith(("posix/", "right/"))
-    )
 
 
 def normalize_email(email: str) -> str:
