@@ -12,6 +12,8 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, json
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -136,6 +138,9 @@ _DETAILS = {
 
 def handle_http_exception(error: HTTPException) -> Response:
     """Turn werkzeug's and webargs' HTTP errors into problem+json."""
+    original = getattr(error, "original_exception", None)
+    if isinstance(original, DATABASE_UNAVAILABLE):  # raised outside the view (a commit)
+        return handle_database_unavailable(original)
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     errors = None
@@ -158,10 +163,39 @@ def handle_api_error(error: APIError) -> Response:
     return problem(error.status, error.detail, code=error.code, errors=error.errors)
 
 
+# What SQLAlchemy raises when the database cannot be reached (down, refusing
+# connections, a connection cut under us, the pool exhausted): a 503, not a 500.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
+DATABASE_RETRY_AFTER = "5"
+
+
+def database_unavailable() -> Response:
+    return problem(
+        503,
+        "The database is not available right now; try again shortly.",
+        code="database_unavailable",
+        headers={"Retry-After": DATABASE_RETRY_AFTER},
+    )
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    """Log one line (no traceback: the cause is outside the code) and answer 503."""
+    log.warning("database unavailable: %s", _first_line(error))
+    return database_unavailable()
+
+
+def _first_line(error: BaseException) -> str:
+    cause = getattr(error, "orig", None) or error
+    text = str(cause).strip().splitlines()
+    return f"{cause.__class__.__name__}: {text[0] if text else ''}"
+
+
 def handle_unexpected(error: Exception) -> Response:
     """Log an unexpected exception once and answer a generic 500 that leaks nothing."""
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        return handle_database_unavailable(error)
     log.exception("unhandled exception")
     return problem(500, "Something went wrong on our side.")
 
@@ -169,4 +203,6 @@ def handle_unexpected(error: Exception) -> Response:
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(APIError, handle_api_error)
+    for kind in DATABASE_UNAVAILABLE:
+        app.register_error_handler(kind, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
