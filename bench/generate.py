@@ -90,7 +90,7 @@ from server.models import (
     User,
 )
 from server.services.catalog import latest_exercises, loaded_catalog, seed_catalog
-from server.services.checkins import body_hash
+from server.services.checkins import fingerprint_text
 
 TIMEZONES = (
     "Europe/Berlin",
@@ -478,16 +478,14 @@ class Generator:
         flags = sorted(flags_from_answers(exercise.form, answers))
         checkin_id = self._id()
         body: dict[str, Any] = {
-            "id": checkin_id,
+            "checkin_id": checkin_id,
             "assignment_id": assignment_id,
             "exercise": slug,
             "occurred_at": occurred,
             "answers": answers,
+            "reflection": reflection,
             "visibility": visibility,
-            "flags": {},
         }
-        if reflection:
-            body["reflection"] = reflection
         secret = {"answers": secret_answers, "reflection": reflection}
         recorded = min(occurred + timedelta(minutes=rng.randint(1, 180)), self.now)
         if rng.random() < 0.05:  # logged offline, synced the next day
@@ -510,7 +508,7 @@ class Generator:
                 ),
                 "visibility": visibility,
                 "flags": flags,
-                "body_hash": body_hash(body),
+                "body_hash": self.cipher.fingerprint(fingerprint_text(**body, flags=flags)),
             }
         )
         if not flags:

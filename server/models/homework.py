@@ -91,6 +91,8 @@ class CheckIn(db.Model):
     text_encrypted: Mapped[str | None] = mapped_column(Text)
     visibility: Mapped[str] = mapped_column(String(16))
     flags: Mapped[list[str]] = mapped_column(JSON)
+    # Tells an offline retry from a different check-in: a *keyed* fingerprint (HMAC,
+    # server.services.checkins.fingerprint_text), never a plain digest of the free text.
     body_hash: Mapped[str] = mapped_column(String(64))
 
 

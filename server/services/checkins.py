@@ -3,11 +3,10 @@ caller exactly what the privacy rules allow."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,10 +46,111 @@ CRISIS_GUIDANCE = {
 }
 
 
-def body_hash(body: dict[str, Any]) -> str:
-    """A stable fingerprint of a check-in request, to tell a retry from a different body."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+# --- the fingerprint that tells an offline retry from a different check-in -----------
+#
+# `checkins.body_hash` holds a keyed fingerprint (HMAC-SHA256, `DataCipher.fingerprint`)
+# of the check-in's canonical form, never a plain digest: free text is in it, and a plain
+# SHA-256 would let a copy of the database confirm a guessed reflection (privacy rule 7).
+# The canonical form is built from what the check-in *means*, so it can be rebuilt from
+# the stored row (answers, the decrypted text, the flags raised) by `tandem keys rotate`
+# and by migration 0005, which recompute every fingerprint with the newest key:
+#
+# - `occurred_at` as a UTC instant, `visibility` with its default filled in;
+# - all answers (ratings, choices and text, as sent, nulls included);
+# - the reflection, "" and absent counting as none;
+# - the flags *raised*: those sent as true plus those the answers raise (as stored).
+#
+# So a retry that differs only in how it says the same thing (a flag sent that its
+# answers raise anyway, `"stop": false` instead of leaving it out, `+02:00` instead of
+# `Z` for the same instant) is the same check-in (200); anything else is 409.
+
+
+def fingerprint_text(
+    *,
+    checkin_id: str,
+    assignment_id: str,
+    exercise: str,
+    occurred_at: datetime,
+    answers: dict[str, Any],
+    reflection: str | None,
+    visibility: str,
+    flags: Iterable[str],
+) -> str:
+    """The canonical form of a check-in that its fingerprint is the HMAC of."""
+    canonical = {
+        "id": checkin_id,
+        "assignment_id": assignment_id,
+        "exercise": exercise,
+        "occurred_at": occurred_at.astimezone(UTC).isoformat(),
+        "answers": answers,
+        "reflection": reflection or None,
+        "visibility": visibility,
+        "flags": sorted(set(flags)),
+    }
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def sent_flags(body: dict[str, Any]) -> set[str]:
+    """The flags a check-in request sends as raised."""
+    return {name for name, raised in (body.get("flags") or {}).items() if raised}
+
+
+def body_hash(body: dict[str, Any], flags: Iterable[str]) -> str:
+    """The fingerprint of a check-in request (`flags`: all it raises), newest key."""
+    return cipher().fingerprint(_body_text(body, flags))
+
+
+def stored_body_hash(
+    *,
+    checkin_id: str,
+    assignment_id: str,
+    exercise: str,
+    occurred_at: datetime,
+    answers: dict[str, Any],
+    text_encrypted: str | None,
+    visibility: str,
+    flags: Iterable[str],
+) -> str:
+    """The fingerprint of a stored check-in, recomputed with the newest key (rotation,
+    migration). Raises ValueError if its text cannot be decrypted."""
+    secret = json.loads(cipher().decrypt(text_encrypted)) if text_encrypted else {}
+    return cipher().fingerprint(
+        fingerprint_text(
+            checkin_id=checkin_id,
+            assignment_id=assignment_id,
+            exercise=exercise,
+            occurred_at=occurred_at,
+            answers={**(answers or {}), **(secret.get("answers") or {})},
+            reflection=secret.get("reflection"),
+            visibility=visibility,
+            flags=flags,
+        )
+    )
+
+
+def _body_text(body: dict[str, Any], flags: Iterable[str]) -> str:
+    return fingerprint_text(
+        checkin_id=body["id"],
+        assignment_id=body["assignment_id"],
+        exercise=body["exercise"],
+        occurred_at=body["occurred_at"],
+        answers=body.get("answers") or {},
+        reflection=body.get("reflection"),
+        visibility=body.get("visibility") or "therapist",
+        flags=flags,
+    )
+
+
+def _same_checkin(existing: CheckIn, body: dict[str, Any]) -> bool:
+    """Whether `body` is a retry of `existing`: the flags its answers raise come from the
+    exercise form frozen with the stored check-in's assignment."""
+    raised = sent_flags(body)
+    answers = body.get("answers") or {}
+    assignment = db.session.get(Assignment, existing.assignment_id)
+    data = frozen_exercises(assignment).get(body["exercise"]) if assignment else None
+    if data is not None and isinstance(answers, dict):
+        raised |= flags_from_answers(Exercise.from_dict(data).form, answers)
+    return cipher().fingerprint_matches(_body_text(body, raised), existing.body_hash)
 
 
 def _split_answers(
@@ -69,10 +169,9 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
     Same id and same body again answers the stored check-in (an offline retry); same id
     with a different body is a conflict.
     """
-    fingerprint = body_hash(body)
     existing = db.session.get(CheckIn, body["id"])
     if existing is not None:
-        return _replay(existing, author, fingerprint), False, []
+        return _replay(existing, author, body), False, []
 
     assignment = _writable_assignment(author, body["assignment_id"])
     program = frozen_program(assignment)
@@ -97,10 +196,7 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
     if errors:
         raise ValidationFailed("The check-in is not valid.", errors=errors)
 
-    flags = sorted(
-        {name for name, raised in (body.get("flags") or {}).items() if raised}
-        | set(flags_from_answers(exercise.form, answers))
-    )
+    flags = sorted(sent_flags(body) | set(flags_from_answers(exercise.form, answers)))
     plain, text = _split_answers(exercise, answers)
     reflection = body.get("reflection")
     secret = {"answers": text, "reflection": reflection} if (text or reflection) else None
@@ -117,14 +213,14 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
         text_encrypted=cipher().encrypt(json.dumps(secret)) if secret else None,
         visibility=body.get("visibility") or "therapist",
         flags=flags,
-        body_hash=fingerprint,
+        body_hash=body_hash(body, flags),
     )
     # Two identical requests racing: the primary key lets exactly one in.
     if not add_unique(db.session, checkin):
         existing = db.session.get(CheckIn, body["id"], populate_existing=True)
         if existing is None:
             raise Conflict("This check-in is being recorded; try again.", code="checkin_busy")
-        return _replay(existing, author, fingerprint), False, []
+        return _replay(existing, author, body), False, []
     if flags:
         raise_safety_alert(checkin=checkin, assignment=assignment, author=author)
     else:
@@ -135,8 +231,8 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
     return checkin, True, flags
 
 
-def _replay(existing: CheckIn, author: User, fingerprint: str) -> CheckIn:
-    if existing.author_id != author.id or existing.body_hash != fingerprint:
+def _replay(existing: CheckIn, author: User, body: dict[str, Any]) -> CheckIn:
+    if existing.author_id != author.id or not _same_checkin(existing, body):
         raise Conflict(
             "A different check-in with this id already exists.", code="checkin_id_conflict"
         )
