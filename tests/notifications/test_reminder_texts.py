@@ -99,3 +99,73 @@ def test_default_texts_are_discreet_and_never_mention_the_other_partner(
 
 def test_default_discreet_text_does_not_name_the_app() -> None:
     assert "tandem" not in " ".join((DISCREET_TITLE, DISCREET_BODY)).casefold()
+
+
+# Issue 14, point 12: slang, emoji and disguised spellings are caught too.
+@pytest.mark.parametrize(
+    ("text", "caught"),
+    [
+        ("Bedtime 🍆", "🍆"),
+        ("🍑 o'clock", "🍑"),
+        ("💦💦", "💦"),
+        ("Tonight 🔥", "🔥"),
+        ("😈 later", "😈"),
+        ("👅", "👅"),
+        ("spicy 🌶️ evening", "🌶"),
+        ("💋 x", "💋"),
+        ("Time to fuck", "fuck"),
+        ("FUCKING finally", "fucking"),
+        ("shag time", "shag"),
+        ("boobs!", "boobs"),
+        ("Quickie?", "quickie"),
+        ("feeling frisky", "frisky"),
+        ("naughty o'clock", "naughty"),
+        ("nsfw reminder", "nsfw"),
+        ("make love", "make love"),
+        ("Let's get  laid", "get laid"),
+        ("s3x", "sex"),
+        ("S3XY time", "sexy"),
+        ("$exy", "sexy"),
+        ("p0rn", "porn"),
+        ("h0rny", "horny"),
+        ("0rg@sm", "orgasm"),
+        ("S E X", "sex"),
+        ("s.e.x tonight", "sex"),
+        ("s-e-x", "sex"),
+        ("n a k e d", "naked"),
+        ("hornyyyy", "horny"),
+        ("seeexxx", "sex"),
+        ("f*ck", "fuck"),
+        ("s#x", "sex"),
+        ("s\u0435x", "sex"),  # a Cyrillic "e"
+        ("\u0440orn", "porn"),  # a Cyrillic "p"
+        ("Th3r@py", "therapy"),
+    ],
+)
+def test_slang_emoji_and_disguises_are_not_discreet(text: str, caught: str) -> None:
+    assert not is_discreet(text)
+    assert caught in forbidden_terms(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cocktail hour",  # "cock" is a whole word only
+        "Read Dickens",
+        "Trip to Scunthorpe",
+        "Class assessment",
+        "Hump day",
+        "Shaggy dog walk",
+        "Call Mum at 5",
+        "Buy 4 x 4 tiles",
+        "Tea at 7:30",
+        "#1 priority: rest",
+        "Be kind*",
+        "a b c",
+        "Sussex trip",  # "sex" only at a word start
+        "Essex",
+        "Good morning 🌞",
+    ],
+)
+def test_everyday_text_with_digits_and_symbols_stays_discreet(text: str) -> None:
+    assert is_discreet(text), forbidden_terms(text)
