@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from cryptography.fernet import Fernet
 from flask import Flask
 from sqlalchemy import func, select
 
 from server.extensions import db
 from server.models import CheckIn
+from tests.conftest import make_app
 from tests.factories import SF_CALM, Api, assign, check_in, checkin_body
 
 
@@ -80,6 +82,123 @@ def test_same_id_different_body_is_409(api: Api, app: Flask, setup) -> None:  # 
     # the partner re-using the id is a conflict too, and learns nothing else
     assert api.call("POST", "/api/v1/checkins", b, json=body).status_code == 409
     assert count(app) == 1
+
+
+# A retry is recognised by a keyed fingerprint of what the check-in says (never a plain
+# digest of the request: see tests/api/test_privacy.py rule 7); these pin its meaning.
+RETRY = {
+    "answers": {**SF_CALM, "pain": 5, "reflection": "It was gentle."},
+    "reflection": "We laughed a lot.",
+}
+
+
+def _posted(api: Api, who, aid: str, **extra):  # type: ignore[no-untyped-def]
+    body = checkin_body(aid, **{**RETRY, **extra})
+    assert api.call("POST", "/api/v1/checkins", who, json=body).status_code == 201
+    return body
+
+
+@pytest.mark.parametrize(
+    "same",
+    [
+        pytest.param(lambda b: b, id="identical"),
+        pytest.param(
+            lambda b: {
+                **b,
+                "occurred_at": datetime.fromisoformat(b["occurred_at"].replace("Z", "+00:00"))
+                .astimezone(timezone(timedelta(hours=2)))
+                .isoformat(),
+            },
+            id="same-instant-other-offset",
+        ),
+        pytest.param(lambda b: {**b, "flags": {"pain": True}}, id="flag-its-answers-raise"),
+        pytest.param(lambda b: {**b, "flags": {"stop": False}}, id="flag-sent-as-false"),
+        pytest.param(lambda b: {**b, "visibility": "therapist"}, id="default-visibility-sent"),
+    ],
+)
+def test_a_retry_saying_the_same_thing_differently_is_a_retry(  # type: ignore[no-untyped-def]
+    api: Api, app: Flask, setup, same
+) -> None:
+    _, _, a, _, aid = setup
+    body = _posted(api, a, aid)
+    again = api.call("POST", "/api/v1/checkins", a, json=same(dict(body)))
+    assert again.status_code == 200, again.get_json()
+    assert again.get_json()["reflection"] == RETRY["reflection"]
+    assert count(app) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda b: b.update(reflection="We laughed a little."), id="reflection"),
+        pytest.param(lambda b: b.pop("reflection"), id="reflection-left-out"),
+        pytest.param(
+            lambda b: b.update(answers={**b["answers"], "reflection": "It was rough."}),
+            id="text-answer",
+        ),
+        pytest.param(lambda b: b.update(answers={**b["answers"], "anxiety": 3}), id="rating"),
+        pytest.param(lambda b: b.update(flags={"unsafe": True}), id="flag"),
+        pytest.param(lambda b: b.update(visibility="private"), id="visibility"),
+        pytest.param(
+            lambda b: b.update(occurred_at=iso(datetime.now(UTC) - timedelta(hours=1))),
+            id="occurred_at",
+        ),
+    ],
+)
+def test_a_retry_that_changes_anything_is_409(api: Api, app: Flask, setup, change) -> None:  # type: ignore[no-untyped-def]
+    _, _, a, _, aid = setup
+    body = _posted(api, a, aid)
+    changed = {**body, "answers": dict(body["answers"])}
+    change(changed)
+    r = api.call("POST", "/api/v1/checkins", a, json=changed)
+    assert r.status_code == 409, r.get_json()
+    assert r.get_json()["code"] == "checkin_id_conflict"
+    assert count(app) == 1
+
+
+def test_retries_match_after_a_new_data_key_and_after_rotation(  # type: ignore[no-untyped-def]
+    api: Api, app: Flask, setup, tmp_path, database_url: str
+) -> None:
+    """Fingerprints are keyed like the encryption: a fingerprint made with an older key
+    still matches once a new key is put in front, `keys rotate` re-makes them all with
+    the newest key, and then the old key can go."""
+    _, _, a, _, aid = setup
+    old_keys = ",".join(app.config["TANDEM_SETTINGS"].data_keys)
+    new_key = Fernet.generate_key().decode()
+    secret = app.config["SECRET_KEY"]
+
+    def fingerprints() -> dict[str, str]:
+        with app.app_context():
+            return dict(db.session.execute(select(CheckIn.id, CheckIn.body_hash)).all())
+
+    def retried(api: Api, body) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+        same = api.call("POST", "/api/v1/checkins", a, json=body).status_code
+        changed = {**body, "reflection": "Something else."}
+        return same, api.call("POST", "/api/v1/checkins", a, json=changed).status_code
+
+    before = _posted(api, a, aid)
+    both = make_app(
+        tmp_path, database_url, TANDEM_DATA_KEYS=f"{new_key},{old_keys}", TANDEM_SECRET_KEY=secret
+    )
+    both_api = Api(both.test_client())
+    assert retried(both_api, before) == (200, 409)
+    after = _posted(both_api, a, aid)  # fingerprinted with the new key
+    assert retried(both_api, after) == (200, 409)
+    assert retried(api, after) == (409, 409)  # the old key alone cannot check it
+    made = fingerprints()
+
+    result = both.test_cli_runner().invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert "checkins.body_hash" in result.output
+    rotated = fingerprints()
+    assert rotated[before["id"]] != made[before["id"]]  # re-made with the new key
+    assert rotated[after["id"]] == made[after["id"]]  # already the newest key's
+
+    only_new = make_app(tmp_path, database_url, TANDEM_DATA_KEYS=new_key, TANDEM_SECRET_KEY=secret)
+    only_new_api = Api(only_new.test_client())
+    assert retried(only_new_api, before) == (200, 409)
+    assert retried(only_new_api, after) == (200, 409)
+    assert count(app) == 2
 
 
 @pytest.mark.parametrize(

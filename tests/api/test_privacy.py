@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,9 +15,14 @@ from sqlalchemy import select, text
 
 from server.extensions import db
 from server.models import AuditEvent
-from server.services.keys import ENCRYPTED_COLUMNS
+from server.services.keys import (
+    ENCRYPTED_COLUMNS,
+    FINGERPRINT_COLUMNS,
+    PASSWORD_HASHES,
+    RANDOM_SECRET_DIGESTS,
+)
 from tests.conftest import make_app
-from tests.factories import PASSWORD, SF_CALM, Api, assign, check_in
+from tests.factories import PASSWORD, SF_CALM, Api, assign, check_in, checkin_body
 
 SECRET = "my private words about our evening"
 
@@ -224,6 +231,94 @@ def test_rule7_free_text_is_encrypted_at_rest(api: Api, app: Flask) -> None:
         assert secret not in dump, secret
     mine = api.call("GET", "/api/v1/me/checkins", a).get_data(as_text=True)
     assert "JOURNAL-ANSWER-TEXT" in mine and "REFLECTION-TEXT" in mine
+
+
+GUESS = "I wanted to stop but did not say so"
+JOURNAL_GUESS = "It felt rushed and I went along with it"
+WORDING_GUESS = "Time for our walk"
+
+
+def _plain_digests(text: str) -> set[str]:
+    """What an attacker with the file would try: plain digests of a guessed text, in the
+    usual encodings."""
+    found: set[str] = set()
+    for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_256", "blake2b"):
+        digest = hashlib.new(name, text.encode()).digest()
+        for encoded in (
+            digest.hex(),
+            base64.b64encode(digest).decode(),
+            base64.urlsafe_b64encode(digest).decode().rstrip("="),
+        ):
+            found |= {encoded, encoded.upper()}
+    return found
+
+
+def _canonical_forms(sent: dict[str, object]) -> set[str]:
+    """The request as sent and as the server reads it (defaults filled in, the instant
+    parsed), serialized the ways code usually does before hashing."""
+    occurred = datetime.fromisoformat(str(sent["occurred_at"]).replace("Z", "+00:00"))
+    loaded = {"visibility": "therapist", "flags": {}, **sent, "occurred_at": occurred}
+    forms: set[str] = set()
+    for body in (sent, loaded):
+        for options in (
+            {"sort_keys": True, "separators": (",", ":")},
+            {"sort_keys": True},
+            {},
+            {"separators": (",", ":")},
+        ):
+            forms.add(json.dumps(body, default=str, **options))  # type: ignore[arg-type]
+    return forms
+
+
+def test_rule7_a_copy_of_the_database_confirms_no_guess(api: Api, app: Flask) -> None:
+    """Someone with a copy of the database (no keys) guesses what a partner wrote and
+    hashes the guess, or the whole request, as the server might have: nothing matches."""
+    t = api.therapist()
+    c, a, _ = api.couple_with_partners(t)
+    aid = assign(api, t, c["id"])["id"]
+    sent = [
+        checkin_body(aid, reflection=GUESS),
+        checkin_body(aid, reflection=GUESS, visibility="private", flags={"stop": True}),
+        checkin_body(
+            aid,
+            exercise="journal-touch-reflection",
+            answers={"sensation_detail": JOURNAL_GUESS, "distress": 1},
+        ),
+    ]
+    for body in sent:
+        assert api.call("POST", "/api/v1/checkins", a, json=body).status_code == 201
+    settings = api.call("GET", "/api/v1/me/reminder-settings", a).get_json()
+    assert (
+        api.call(
+            "PUT", "/api/v1/me/reminder-settings", a, json={**settings, "text": WORDING_GUESS}
+        ).status_code
+        == 200
+    )
+    dump = _dump(app)
+    guesses = [GUESS, JOURNAL_GUESS, WORDING_GUESS]
+    for guess in guesses:
+        assert guess not in dump, guess
+    candidates: set[str] = set()
+    for text_ in [*guesses, *(form for body in sent for form in _canonical_forms(body))]:
+        candidates |= _plain_digests(text_)
+    confirmed = sorted(candidate for candidate in candidates if candidate in dump)
+    assert confirmed == []
+    # and the check-ins are all there, for their author
+    mine = api.call("GET", "/api/v1/me/checkins", a).get_data(as_text=True)
+    assert GUESS in mine and JOURNAL_GUESS in mine
+
+
+def test_rule7_every_hash_column_is_keyed_or_of_a_random_secret(app: Flask) -> None:
+    """A new `*_hash` column must say what it hashes: a plain digest only of a random
+    secret; of anything a person wrote, a keyed fingerprint rotated with the data keys."""
+    listed = {*FINGERPRINT_COLUMNS, *RANDOM_SECRET_DIGESTS, *PASSWORD_HASHES}
+    found = {
+        f"{table.name}.{column.name}"
+        for table in db.metadata.sorted_tables
+        for column in table.columns
+        if column.name.endswith(("_hash", "_digest", "_fingerprint", "_mac"))
+    }
+    assert found == listed
 
 
 def test_rule7_keys_rotate(api: Api, app: Flask, tmp_path, database_url: str) -> None:  # type: ignore[no-untyped-def]
