@@ -144,3 +144,49 @@ def test_audit_prints_a_couples_trail(app: Flask, api: Api) -> None:
     ]
     assert t.user["email"] in lines[-1]
     assert other["id"] not in result.output
+
+
+def test_keys_rotate_rekeys_checkin_fingerprints(
+    app: Flask, api: Api, tmp_path: Path, database_url: str
+) -> None:
+    """After `keys rotate` every check-in's fingerprint is the newest key's, checkable with
+    that key alone (the older one can then be removed)."""
+    from cryptography.fernet import Fernet
+    from sqlalchemy import select
+
+    from server.extensions import db
+    from server.models import CheckIn
+    from server.services.keys import fingerprint_of_row
+    from tests.conftest import make_app
+    from tests.factories import assign, check_in
+
+    t = api.therapist()
+    couple, a, _ = api.couple_with_partners(t)
+    aid = assign(api, t, couple["id"])["id"]
+    check_in(api, a, aid, reflection="Only this one has text.")
+    check_in(api, a, aid)
+    new_key = Fernet.generate_key().decode()
+    old_keys = ",".join(app.config["TANDEM_SETTINGS"].data_keys)
+    rotated = make_app(tmp_path, database_url, TANDEM_DATA_KEYS=f"{new_key},{old_keys}")
+    result = rotated.test_cli_runner().invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert "checkins.text_encrypted: 1 re-encrypted" in result.output
+    assert "checkins.body_hash: 2 re-keyed" in result.output
+    only_new = make_app(tmp_path, database_url, TANDEM_DATA_KEYS=new_key)
+    with only_new.app_context():
+        rows = db.session.execute(
+            select(
+                CheckIn.id,
+                CheckIn.assignment_id,
+                CheckIn.exercise,
+                CheckIn.occurred_at,
+                CheckIn.answers,
+                CheckIn.text_encrypted,
+                CheckIn.visibility,
+                CheckIn.flags,
+                CheckIn.body_hash,
+            )
+        ).all()
+        assert len(rows) == 2
+        for row in rows:
+            assert row.body_hash == fingerprint_of_row(row)
