@@ -50,6 +50,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         RATELIMIT_ENABLED=settings.ratelimit_enabled,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage,
+        # Redis down: limited routes fail closed with 503 problem+json (server/errors.py),
+        # after at most a second of waiting, instead of a 500 or no limits at all.
+        RATELIMIT_STORAGE_OPTIONS=(
+            {"wrap_exceptions": True, "socket_connect_timeout": 1, "socket_timeout": 1}
+            if settings.uses_redis
+            else {}
+        ),
         RATELIMIT_HEADERS_ENABLED=True,
     )
     app.config.update(

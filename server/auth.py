@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import logging
 import secrets
 from collections.abc import Callable
@@ -73,6 +74,18 @@ def _serializer() -> URLSafeTimedSerializer:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def account_rate_limit_key(normalized_email: str) -> str:
+    """The rate-limit key of an account: a keyed hash, never the email itself. The
+    limiter writes its keys to Redis and to its log lines ("ratelimit ... exceeded"),
+    and an unkeyed hash of an address can be confirmed by guessing."""
+    digest = hmac.new(
+        current_app.config["SECRET_KEY"].encode(),
+        b"rate-limit-account:" + normalized_email.encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    return "account:" + digest[:32]
 
 
 @dataclass(frozen=True)

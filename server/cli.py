@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 
 import click
 from cryptography.fernet import Fernet
-from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask import Flask, has_app_context
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from flask_migrate import upgrade
+from sqlalchemy import text
 
 from server.config import ConfigError
+from server.errors import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +27,27 @@ def _echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _load_app() -> Flask:
+    """The app, loaded but with NO context pushed: for commands that run for long and
+    give each unit of work (a request, a job run) its own context and session."""
+    return click.get_current_context().ensure_object(ScriptInfo).load_app()
+
+
+def _check_database() -> None:
+    """Fail at start-up, not at the first request, when the database does not answer
+    (main() turns the error into one line)."""
+    from server.extensions import db
+
+    db.session.execute(text("SELECT 1"))
+    db.session.rollback()
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--demo", is_flag=True, help="Also create the demo therapist and couple.")
 @click.option("--no-migrate", is_flag=True, help="Do not apply migrations before serving.")
-@with_appcontext
 def serve_command(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> None:
     """Serve Tandem with gunicorn (migrates and seeds first)."""
     from gunicorn.app.base import BaseApplication
@@ -38,28 +55,80 @@ def serve_command(host: str, port: int, workers: int, demo: bool, no_migrate: bo
     from server.extensions import db
     from server.seeding import seed_all
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if not no_migrate:
-        upgrade()
-    for line in seed_all(demo=demo):
-        click.echo(line)
-    db.session.remove()
-    # Each forked worker opens its own connections.
-    db.engine.dispose()
+    app = _load_app()
+    # Migrate and seed in a context of our own, committed and closed before the fork.
+    with app.app_context():
+        _check_database()
+        if not no_migrate:
+            upgrade()
+        for line in seed_all(demo=demo):
+            click.echo(line)
+        db.session.commit()
+        db.session.remove()
+        # Each forked worker opens its own connections.
+        db.engine.dispose()
+    # gunicorn forks its workers from here: with a context still pushed, every request
+    # of a worker would share its `g` and database session, and teardown would never run.
+    if has_app_context():
+        raise RuntimeError("tandem serve must not fork inside an app context")
+    if workers > 1 and not app.config["TANDEM_SETTINGS"].uses_redis:
+        _echo_err(
+            f"tandem: warning: {workers} workers with TANDEM_RATELIMIT_STORAGE=memory:// "
+            "count rate limits per worker; use redis://HOST:PORT"
+        )
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("logger_class", RedactingGunicornLogger)
             self.cfg.set("timeout", 60)
 
         def load(self) -> Flask:
-            return app  # type: ignore[no-any-return]
+            return app
 
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
     click.echo(f"Tandem is running at http://{shown}:{port}/  (API docs: /api/v1/docs)")
     Server().run()
+
+
+# --- logs: no secret or personal data in a log line ----------------------------------
+
+# Path segments that are secrets: the invite code in /api/v1/invites/{code}/accept.
+_SECRET_SEGMENT = re.compile(r"(/invites/)[^/?#\s\"]+")
+# Query parameters that may be shown as they are; every other value is replaced
+# (`?token=` of the links in emails, anything a future route adds).
+SAFE_QUERY_NAMES = frozenset({"page", "page_size", "from", "to"})
+_QUERY_PAIR = re.compile(r"([?&;])([^=&;#\s\"]*)=([^&;#\s\"]*)")
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """`text` (a request line, path, query string or referer) without secrets."""
+    text = _SECRET_SEGMENT.sub(rf"\g<1>{REDACTED}", text)
+    return _QUERY_PAIR.sub(
+        lambda m: (
+            m.group(0) if m.group(2) in SAFE_QUERY_NAMES else f"{m.group(1)}{m.group(2)}={REDACTED}"
+        ),
+        text,
+    )
+
+
+def _gunicorn_logger() -> type:
+    from gunicorn.glogging import Logger
+
+    class Redacting(Logger):  # type: ignore[misc]
+        """gunicorn's logger with secrets taken out of every access-log field."""
+
+        def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> Any:
+            atoms = super().atoms(resp, req, environ, request_time)
+            return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}
+
+    return Redacting
+
+
+RedactingGunicornLogger = _gunicorn_logger()
 
 
 @click.command("seed")
@@ -115,13 +184,11 @@ def keys_generate() -> None:
 @keys_group.command("rotate")
 @with_appcontext
 def keys_rotate() -> None:
-    """Re-encrypt all stored free text, and re-key all fingerprints, with the first key
-    of TANDEM_DATA_KEYS."""
-    from server.services.keys import FINGERPRINT_COLUMNS, rotate_data_keys
+    """Re-encrypt all stored free text with the first key of TANDEM_DATA_KEYS."""
+    from server.services.keys import rotate_data_keys
 
     for column, count in rotate_data_keys().items():
-        done = "re-keyed" if column in FINGERPRINT_COLUMNS else "re-encrypted"
-        click.echo(f"{column}: {count} {done}")
+        click.echo(f"{column}: {count} re-encrypted")
     click.echo("Done: older keys may now be removed from TANDEM_DATA_KEYS.")
 
 
@@ -167,12 +234,16 @@ def reminders_dispatch(now_text: str | None) -> None:
 
 
 @click.command("worker")
-@with_appcontext
 def worker_command() -> None:
     """Run the reminder worker (plan, dispatch, inactivity nudges) until SIGTERM."""
     from server import worker
+    from server.extensions import db
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # No context for the whole run: each job run pushes its own (server/worker.py).
+    app = _load_app()
+    with app.app_context():
+        _check_database()
+        db.session.remove()
     sys.exit(worker.run(app))
 
 
@@ -226,22 +297,38 @@ def catalog_check(path: Path | None) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    """Commands that are one unit of work: they run inside the CLI's app context."""
     for command in (
-        serve_command,
         seed_command,
         create_therapist_command,
         keys_group,
         audit_command,
         reminders_group,
-        worker_command,
     ):
         app.cli.add_command(command)
+
+
+_loaded: dict[str, str] = {}
 
 
 def _create_app(*_: Any) -> Flask:
     from server import create_app
 
-    return create_app()
+    app = create_app()
+    _loaded["database_url"] = app.config["TANDEM_SETTINGS"].database_url
+    return app
+
+
+def _database_problem(exc: BaseException) -> str:
+    """One line for a database that cannot be reached: which one (no password), why."""
+    from sqlalchemy.engine import make_url
+
+    url = _loaded.get("database_url")
+    where = make_url(url).render_as_string(hide_password=True) if url else "?"
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    why = lines[0] if lines else cause.__class__.__name__
+    return f"tandem: cannot use the database {where} (TANDEM_DATABASE_URL): {why}"
 
 
 def main() -> None:
@@ -260,8 +347,15 @@ def main() -> None:
     )
     # Needs no app: it must work when the app refuses to start on broken content.
     cli.add_command(catalog_group)
+    # Long-running processes: registered here, not on `app.cli`, so that the CLI pushes
+    # no app context around them (Flask's group pushes one for every app command).
+    cli.add_command(serve_command)
+    cli.add_command(worker_command)
     try:
         cli.main(prog_name="tandem")
     except ConfigError as exc:
         _echo_err(f"tandem: configuration error: {exc}")
         sys.exit(2)
+    except DATABASE_UNAVAILABLE as exc:
+        _echo_err(_database_problem(exc))
+        sys.exit(1)

@@ -26,6 +26,7 @@ NOTIFIERS = ("log", "fcm")
 RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster")
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
 DATA_KEYS_FILE = "data_keys"
+DATABASE_FILE = "tandem.sqlite3"
 
 
 class ConfigError(Exception):
@@ -50,6 +51,13 @@ class Settings:
     ratelimit_enabled: bool
     ratelimit_storage: str
     catalog_path: Path
+    # Files in the instance folder the app cannot run without (the default SQLite
+    # database, generated secrets); `/readyz` fails when they are gone.
+    instance_files: tuple[Path, ...] = ()
+
+    @property
+    def uses_redis(self) -> bool:
+        return not self.ratelimit_storage.startswith("memory://")
 
 
 def _flag(variable: str, raw: str | None, default: bool) -> bool:
@@ -125,7 +133,11 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
             "TANDEM_INSTANCE_PATH", f"cannot create {instance_path}: {exc.strerror}"
         ) from None
 
-    database_url = get("TANDEM_DATABASE_URL") or f"sqlite:///{instance_path / 'tandem.sqlite3'}"
+    instance_files: list[Path] = []
+    database_url = get("TANDEM_DATABASE_URL")
+    if not database_url:
+        instance_files.append(instance_path / DATABASE_FILE)
+        database_url = f"sqlite:///{instance_path / DATABASE_FILE}"
     database_url = _validate_database_url("TANDEM_DATABASE_URL", database_url)
 
     notifier = (get("TANDEM_NOTIFIER") or "log").strip().lower()
@@ -159,15 +171,21 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
     ratelimit_enabled = _flag("TANDEM_RATELIMIT_ENABLED", get("TANDEM_RATELIMIT_ENABLED"), True)
 
     # Secrets last: nothing is generated on disk for a configuration that is refused.
-    secret_key = get("TANDEM_SECRET_KEY") or _read_or_create(
-        instance_path / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48)
-    )
+    secret_key = get("TANDEM_SECRET_KEY")
+    if not secret_key:
+        instance_files.append(instance_path / SECRET_KEY_FILE)
+        secret_key = _read_or_create(
+            instance_path / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48)
+        )
     if len(secret_key) < 16:
         raise ConfigError("TANDEM_SECRET_KEY", "too short (at least 16 characters)")
 
-    raw_keys = get("TANDEM_DATA_KEYS") or _read_or_create(
-        instance_path / DATA_KEYS_FILE, lambda: Fernet.generate_key().decode()
-    )
+    raw_keys = get("TANDEM_DATA_KEYS")
+    if not raw_keys:
+        instance_files.append(instance_path / DATA_KEYS_FILE)
+        raw_keys = _read_or_create(
+            instance_path / DATA_KEYS_FILE, lambda: Fernet.generate_key().decode()
+        )
     data_keys = _validate_data_keys("TANDEM_DATA_KEYS", raw_keys)
 
     return Settings(
@@ -181,4 +199,5 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         ratelimit_enabled=ratelimit_enabled,
         ratelimit_storage=storage,
         catalog_path=catalog_path,
+        instance_files=tuple(instance_files),
     )

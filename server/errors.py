@@ -12,6 +12,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, json
+from limits.errors import StorageError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -138,9 +139,10 @@ _DETAILS = {
 
 def handle_http_exception(error: HTTPException) -> Response:
     """Turn werkzeug's and webargs' HTTP errors into problem+json."""
-    original = getattr(error, "original_exception", None)
-    if isinstance(original, DATABASE_UNAVAILABLE):  # raised outside the view (a commit)
-        return handle_database_unavailable(original)
+    # An outage met outside the view (the commit, the rate limiter's after-request).
+    unavailable = outage(getattr(error, "original_exception", None))
+    if unavailable is not None:
+        return unavailable
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     errors = None
@@ -166,26 +168,35 @@ def handle_api_error(error: APIError) -> Response:
 # What SQLAlchemy raises when the database cannot be reached (down, refusing
 # connections, a connection cut under us, the pool exhausted): a 503, not a 500.
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
-DATABASE_RETRY_AFTER = "5"
-
-
-def database_unavailable() -> Response:
-    return problem(
-        503,
+RETRY_AFTER = "5"
+# Outages of what the app depends on, each a 503 with its own code (never a 500).
+_OUTAGES: tuple[tuple[tuple[type[Exception], ...], str, str], ...] = (
+    (
+        DATABASE_UNAVAILABLE,
+        "database_unavailable",
         "The database is not available right now; try again shortly.",
-        code="database_unavailable",
-        headers={"Retry-After": DATABASE_RETRY_AFTER},
-    )
+    ),
+    (
+        # flask-limiter's storage (Redis) does not answer: limited routes fail closed.
+        (StorageError,),
+        "rate_limit_unavailable",
+        "This is not available right now; try again shortly.",
+    ),
+)
 
 
-def handle_database_unavailable(error: Exception) -> Response:
-    """Log one line (no traceback: the cause is outside the code) and answer 503."""
-    log.warning("database unavailable: %s", _first_line(error))
-    return database_unavailable()
+def outage(error: BaseException | None) -> Response | None:
+    """The 503 for an error that means a dependency is down, else None. Logs one line
+    (no traceback: the cause is outside the code)."""
+    for kinds, code, detail in _OUTAGES:
+        if isinstance(error, kinds):
+            log.warning("%s: %s", code, _first_line(error))
+            return problem(503, detail, code=code, headers={"Retry-After": RETRY_AFTER})
+    return None
 
 
 def _first_line(error: BaseException) -> str:
-    cause = getattr(error, "orig", None) or error
+    cause = getattr(error, "orig", None) or getattr(error, "storage_error", None) or error
     text = str(cause).strip().splitlines()
     return f"{cause.__class__.__name__}: {text[0] if text else ''}"
 
@@ -194,8 +205,9 @@ def handle_unexpected(error: Exception) -> Response:
     """Log an unexpected exception once and answer a generic 500 that leaks nothing."""
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
-    if isinstance(error, DATABASE_UNAVAILABLE):
-        return handle_database_unavailable(error)
+    unavailable = outage(error)
+    if unavailable is not None:
+        return unavailable
     log.exception("unhandled exception")
     return problem(500, "Something went wrong on our side.")
 
@@ -203,6 +215,11 @@ def handle_unexpected(error: Exception) -> Response:
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(APIError, handle_api_error)
-    for kind in DATABASE_UNAVAILABLE:
-        app.register_error_handler(kind, handle_database_unavailable)
+    for kinds, _, _ in _OUTAGES:
+        for kind in kinds:
+            app.register_error_handler(kind, handle_outage)
     app.register_error_handler(Exception, handle_unexpected)
+
+
+def handle_outage(error: Exception) -> Response:
+    return outage(error) or handle_unexpected(error)

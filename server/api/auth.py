@@ -6,7 +6,12 @@ from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
 
-from server.auth import login_required, revoke_session, rotate_refresh_token
+from server.auth import (
+    account_rate_limit_key,
+    login_required,
+    revoke_session,
+    rotate_refresh_token,
+)
 from server.errors import Forbidden
 from server.extensions import limiter
 from server.schemas.users import (
@@ -28,7 +33,7 @@ def _email_key() -> str:
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
     if isinstance(email, str) and email.strip():
-        return "account:" + accounts.normalize_email(email)[:254]
+        return account_rate_limit_key(accounts.normalize_email(email)[:254])
     return "ip:" + get_remote_address()
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from flask import Response, request, session
 from sqlalchemy import select
 
-from server.auth import passwords, revoke_session
+from server.auth import account_rate_limit_key, passwords, revoke_session
 from server.db import utcnow
 from server.extensions import db
 from server.models import THERAPIST, LoginSession, User
@@ -125,7 +125,7 @@ def form_email_key() -> str:
 
     email = request.form.get("email", "")
     if email.strip():
-        return "account:" + normalize_email(email)[:MAX_EMAIL]
+        return account_rate_limit_key(normalize_email(email)[:MAX_EMAIL])
     return "ip:" + get_remote_address()
 
 
