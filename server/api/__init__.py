@@ -87,4 +87,7 @@ def init_app(app: Flask) -> None:
         api.register_blueprint(module.blp, url_prefix=f"{API_PREFIX}{module.PREFIX}")
     api.register_blueprint(catalog.exercises_blp, url_prefix=f"{API_PREFIX}/exercises")
     api.register_blueprint(catalog.programs_blp, url_prefix=f"{API_PREFIX}/programs")
+    from server.api.shared_checkins import blp as shared_checkins_blp
+
+    api.register_blueprint(shared_checkins_blp, url_prefix=API_PREFIX)
     app.register_blueprint(_docs_static)

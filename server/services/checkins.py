@@ -409,3 +409,29 @@ def list_couple_checkins(
     )
     audit_reads(rows, therapist)
     return rows, int(total or 0)
+
+
+def list_shared_checkins(
+    *, partner: User, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The other partner's check-ins shared with the couple (`visibility: couple`), newest
+    first, as the partner may see them: no flags, no answers that raise one, no
+    therapist-only answers (`checkin_view`). Nothing else of the other's is counted."""
+    if partner.is_therapist or partner.couple_id is None:
+        return [], 0
+    shared = (
+        CheckIn.couple_id == partner.couple_id,
+        CheckIn.author_id != partner.id,
+        CheckIn.visibility == "couple",
+    )
+    total = db.session.scalar(select(func.count()).select_from(CheckIn).where(*shared))
+    rows = db.session.execute(
+        select(CheckIn, Assignment.exercises)
+        .join(Assignment, Assignment.id == CheckIn.assignment_id)
+        .where(*shared)
+        .order_by(CheckIn.occurred_at.desc(), CheckIn.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    views = [checkin_view(checkin, partner, exercises) for checkin, exercises in rows]
+    return views, int(total or 0)

@@ -328,6 +328,18 @@ CASES = [
         },
     ),
     Case(
+        "/api/v1/me/shared-checkins",
+        "GET",
+        lambda a, w: "/api/v1/me/shared-checkins",
+        {
+            "anonymous": 401,
+            "client": 200,
+            "other_partner": 200,
+            "therapist": 403,
+            "other_therapist": 403,
+        },
+    ),
+    Case(
         "/api/v1/me/homework",
         "GET",
         lambda a, w: "/api/v1/me/homework",
