@@ -68,7 +68,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
 
     import server.models  # noqa: F401 - every model must be mapped before first use
-    from server import api, auth, crypto, errors, health, portal
+    from server import api, auth, crypto, errors, health, input_guard, portal
     from server.db import render_item
     from server.extensions import db, limiter, migrate
 
@@ -82,6 +82,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         compare_type=True,
         render_item=render_item,
     )
+    input_guard.init_app(app)  # before the rate limiter: garbage is refused uncounted
     limiter.init_app(app)
     crypto.init_app(app)
     auth.init_app(app)

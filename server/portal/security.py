@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 from flask import Response, request, session
@@ -16,6 +16,7 @@ from server.db import utcnow
 from server.extensions import db
 from server.models import THERAPIST, LoginSession, User
 from server.portal import SESSION_IDLE
+from server.schemas.common import MAX_YEAR, MIN_YEAR, parse_ascii_int
 from server.services.accounts import find_user_by_email, normalize_email
 from server.services.audit import record_event
 
@@ -127,6 +128,30 @@ def form_email_key() -> str:
     if email.strip():
         return account_rate_limit_key(normalize_email(email)[:MAX_EMAIL])
     return "ip:" + get_remote_address()
+
+
+def whole_number(text: str | None, *, minimum: int = 0, maximum: int = 1000) -> int | None:
+    """A form's or query string's number in ASCII digits within bounds, else None.
+
+    (`int()` and `str.isdigit` take "²" or "٣" too, and `int()` then fails or surprises.)
+    """
+    try:
+        return parse_ascii_int(text or "", minimum=minimum, maximum=maximum)
+    except ValueError:
+        return None
+
+
+def page_number(text: str | None) -> int:
+    """A list page from the query string; anything but a sensible page number is page 1."""
+    return whole_number(text, minimum=1, maximum=100_000) or 1
+
+
+def form_date(text: str) -> date:
+    """A date from a form field (YYYY-MM-DD, years 1900 to 2200), else ValueError."""
+    value = date.fromisoformat(text.strip())
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"not in the years {MIN_YEAR} to {MAX_YEAR}")
+    return value
 
 
 def safe_next(target: str | None) -> str | None:

@@ -33,11 +33,14 @@ from server.portal.security import (
     check_credentials,
     csrf_token,
     csrf_valid,
+    form_date,
     form_email_key,
+    page_number,
     safe_next,
     sign_in,
     sign_out,
     signed_in_therapist,
+    whole_number,
 )
 from server.services import alerts as alert_service
 from server.services import assignments as assignment_service
@@ -463,8 +466,7 @@ def couple(couple_id: str) -> str:
     open_alerts = [
         a for a in alert_service.open_alerts(therapist=therapist) if a.couple_id == couple.id
     ]
-    page = request.args.get("page", "1")
-    checkins = _checkin_page(therapist, couple, int(page) if page.isdigit() and page != "0" else 1)
+    checkins = _checkin_page(therapist, couple, page_number(request.args.get("page")))
     running = assignment is not None and assignment.status != COMPLETED
     return render_template(
         "portal/couple.html",
@@ -505,7 +507,7 @@ def assign(couple_id: str) -> Response:
     couple = get_couple_for_therapist(therapist=g.therapist, couple_id=couple_id)
     raw_date = request.form.get("start_date", "").strip()
     try:
-        start_date = date.fromisoformat(raw_date) if raw_date else None
+        start_date = form_date(raw_date) if raw_date else None
     except ValueError:
         flash("The start date is not a date.", "error")
         return _see("portal.couple", "#program", couple_id=couple.id)
@@ -561,10 +563,11 @@ def targets(assignment_id: str) -> Response:
     overrides: dict[str, dict[str, int]] = {}
     for name, value in request.form.items():
         if name.startswith("per_week-") and value.strip():
-            if not value.strip().isdigit():
+            per_week = whole_number(value, maximum=10**6)
+            if per_week is None:
                 flash("Weekly targets are whole numbers.", "error")
                 return _see("portal.couple", "#program", couple_id=couple_id)
-            overrides[name.removeprefix("per_week-")[:64]] = {"per_week": int(value)}
+            overrides[name.removeprefix("per_week-")[:64]] = {"per_week": per_week}
     try:
         assignment_service.update_assignment(
             therapist=g.therapist, assignment_id=assignment.id, overrides=overrides, note=None

@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-from typing import Any
+import re
+from datetime import UTC, date, datetime
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from notifications.planning import is_valid_timezone
 from server.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 
 class RequestSchema(Schema):
-    """Base of request bodies: unknown fields are refused, and so are NUL characters
-    (PostgreSQL cannot store them; they are never meaningful in our text)."""
+    """Base of request bodies and query arguments: unknown fields are refused.
 
-    @pre_load
-    def _refuse_nul(self, data: Any, **kwargs: Any) -> Any:
-        if isinstance(data, dict):
-            bad = {
-                key: ["Must not contain NUL characters."]
-                for key, value in data.items()
-                if _has_nul(value)
-            }
-            if bad:
-                raise ValidationError(bad)
-        return data
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+    NUL characters, lone surrogates and numbers that do not fit never get this far:
+    `server.input_guard` refuses them for every request before any schema runs.
+    """
 
 
 def validate_timezone(value: str) -> None:
@@ -113,6 +94,79 @@ class Instant(fields.DateTime):
 
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         result = super()._deserialize(value, attr, data, **kwargs)
+        check_year(result)  # before astimezone: year 1 or 9999 would overflow there
         if result.tzinfo is None:
             raise ValidationError("Must include a time zone offset (e.g. Z).")
         return result.astimezone(UTC)
+
+
+class LocalDate(fields.Date):
+    """A calendar date (ISO 8601, `2026-03-01`) in the years 1900 to 2200."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        result = super()._deserialize(value, attr, data, **kwargs)
+        check_year(result)
+        return result
+
+
+# Dates and instants outside these years are refused: date arithmetic near year 1 or
+# 9999 overflows, and no homework is done then.
+MIN_YEAR, MAX_YEAR = 1900, 2200
+
+
+def check_year(value: date | datetime) -> None:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValidationError(f"Must be a date in the years {MIN_YEAR} to {MAX_YEAR}.")
+
+
+_ASCII_INT = re.compile(r"[+-]?[0-9]{1,18}")
+
+
+def parse_ascii_int(text: str, *, minimum: int, maximum: int) -> int:
+    """A whole number written in ASCII digits, in [minimum, maximum] (else ValueError).
+
+    `int()` and `str.isdigit` accept other digits too ("٣", and for isdigit "²"); forms
+    and query strings take only 0-9.
+    """
+    text = text.strip()
+    if not _ASCII_INT.fullmatch(text):
+        raise ValueError("not a whole number")
+    value = int(text)
+    if not minimum <= value <= maximum:
+        raise ValueError(f"not between {minimum} and {maximum}")
+    return value
+
+
+class AsciiInteger(fields.Integer):
+    """An integer given as a JSON number or as ASCII digits (query strings, forms),
+    between `minimum` and `maximum`."""
+
+    def __init__(self, *, minimum: int = 0, maximum: int = 2**31 - 1, **kwargs: object) -> None:
+        super().__init__(strict=False, **kwargs)  # type: ignore[arg-type]
+        self.minimum, self.maximum = minimum, maximum
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValidationError("Must be a whole number.")
+        try:
+            return parse_ascii_int(str(value), minimum=self.minimum, maximum=self.maximum)
+        except ValueError:
+            raise ValidationError(
+                f"Must be a whole number from {self.minimum} to {self.maximum}."
+            ) from None
+
+
+# Push tokens are printable ASCII: FCM's are about 160-200 characters. The cap keeps
+# the unique index's entries far below PostgreSQL's btree limit (2,704 bytes per row).
+DEVICE_TOKEN_MAX = 1024
+
+
+def DeviceToken() -> fields.String:
+    return fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=DEVICE_TOKEN_MAX),
+            validate.Regexp(r"[\x21-\x7e]+\Z", error="Must be printable ASCII without spaces."),
+        ],
+        metadata={"description": "Push token (FCM registration token)"},
+    )

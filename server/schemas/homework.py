@@ -7,7 +7,7 @@ import uuid
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from server.models import FLAGS, VISIBILITIES
-from server.schemas.common import Instant, RequestSchema, StrictBoolean
+from server.schemas.common import Instant, LocalDate, RequestSchema, StrictBoolean
 
 REASON = fields.String(
     validate=validate.Length(max=2000), metadata={"description": "Why (therapists only)"}
@@ -20,7 +20,7 @@ class AssignmentCreateSchema(RequestSchema):
         validate=validate.Length(min=1, max=64),
         metadata={"description": "Program slug"},
     )
-    start_date = fields.Date(metadata={"description": "Local date; default today"})
+    start_date = LocalDate(metadata={"description": "Local date; default today"})
 
 
 class OverrideSchema(RequestSchema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from server.schemas.common import Instant, RequestSchema, StrictBoolean
+from server.schemas.common import DeviceToken, Instant, LocalDate, RequestSchema, StrictBoolean
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -37,10 +37,8 @@ class ReminderSettingsUpdateSchema(RequestSchema):
 
 
 class ReminderQueryArgsSchema(RequestSchema):
-    from_ = fields.Date(
-        data_key="from", metadata={"description": "Local date (default: 7 days ago)"}
-    )
-    to = fields.Date(metadata={"description": "Local date (default: 14 days ahead)"})
+    from_ = LocalDate(data_key="from", metadata={"description": "Local date (default: 7 days ago)"})
+    to = LocalDate(metadata={"description": "Local date (default: 14 days ahead)"})
 
 
 class ReminderSchema(Schema):
@@ -58,7 +56,7 @@ class ReminderSchema(Schema):
 
 
 class DeviceCreateSchema(RequestSchema):
-    token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    token = DeviceToken()
     platform = fields.String(required=True, validate=validate.OneOf(["ios", "android", "web"]))
 
 
