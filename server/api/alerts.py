@@ -32,5 +32,5 @@ class Alerts(MethodView):
 @blp.response(200, AlertSchema)
 @blp.alt_response(404, description="No such alert, or not yours")
 def acknowledge(alert_id: str) -> object:
-    """Acknowledge an alert; the last open safety alert lifts the hold on joint exercises."""
+    """Acknowledge an alert; this never lifts a safety hold (resume the assignment for that)."""
     return alerts.acknowledge_alert(therapist=current_user(), alert_id=alert_id)

@@ -125,7 +125,7 @@ _transition("pause", assignments.pause_assignment, "Pause the program.")
 _transition(
     "resume",
     assignments.resume_assignment,
-    "Resume a paused program, or lift a safety hold on joint exercises.",
+    "Resume a paused program; this is also what lifts a safety hold.",
 )
 
 

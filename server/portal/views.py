@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
 from server.db import utcnow
-from server.errors import APIError, Conflict, ValidationFailed
+from server.errors import RETRY_AFTER, APIError, Conflict, ValidationFailed, outage
 from server.extensions import db, limiter
 from server.models import COMPLETED, Assignment, CheckIn, Couple, User
 from server.portal import charts
@@ -76,7 +76,10 @@ MAX_LABEL = 100
 ACTIONS: dict[str, tuple[Callable[..., Assignment], str]] = {
     "advance": (assignment_service.advance_stage, "Moved to the next stage."),
     "pause": (assignment_service.pause_assignment, "The program is paused."),
-    "resume": (assignment_service.resume_assignment, "The program is running again."),
+    "resume": (
+        assignment_service.resume_assignment,
+        "The program is running again: both partners see their homework and get reminders.",
+    ),
     "complete": (assignment_service.complete_assignment, "The program is marked complete."),
 }
 HISTORY_WORDS = {
@@ -84,7 +87,7 @@ HISTORY_WORDS = {
     "advanced": "Moved on",
     "paused": "Paused",
     "resumed": "Resumed",
-    "held": "Joint exercises on hold after a safety flag",
+    "held": "Safety hold after a safety flag: the whole program paused for both partners",
     "completed": "Completed",
     "updated": "Weekly targets or note changed",
 }
@@ -99,6 +102,7 @@ ERROR_WORDS = {
     405: ("Not allowed", "This page cannot be used that way."),
     413: ("Too large", "That was more than this form takes."),
     429: ("Too many attempts", "Wait a few minutes and try again."),
+    503: ("Not available right now", "Tandem cannot reach its database; try again in a minute."),
 }
 
 
@@ -165,6 +169,8 @@ def service_error(error: APIError) -> tuple[str, int]:
 
 @blp.errorhandler(HTTPException)
 def http_error(error: HTTPException) -> Response | tuple[str, int]:
+    if outage(error) is not None:  # the database or Redis went away (server/errors.py)
+        return (*_error_page(503), {"Retry-After": RETRY_AFTER})
     status = error.code or 500
     if status == 429 and request.endpoint == "portal.login":
         return _login_page("Too many attempts. Wait a few minutes and try again.", 429)
@@ -175,6 +181,8 @@ def http_error(error: HTTPException) -> Response | tuple[str, int]:
 
 @blp.errorhandler(Exception)
 def unexpected_error(error: Exception) -> tuple[str, int]:
+    if outage(error) is not None:  # the database or Redis went away (server/errors.py)
+        return (*_error_page(503), {"Retry-After": RETRY_AFTER})
     log.exception("unhandled exception in the portal")
     db.session.rollback()
     return _error_page(500)
@@ -586,20 +594,30 @@ def targets(assignment_id: str) -> Response:
 
 @blp.get("/alerts")
 def alerts() -> str:
-    """Open safety and inactivity alerts, oldest first."""
+    """Open safety and inactivity alerts, oldest first, and which couples are on hold."""
     therapist = g.therapist
     items = sorted(
         alert_service.open_alerts(therapist=therapist), key=lambda a: (a.created_at, a.id)
     )
     couples = {c.id: c for c in list_couples(therapist=therapist, limit=MAX_COUPLES)[0]}
     names = {p.id: p.name for c in couples.values() for p in c.partners}
-    return render_template("portal/alerts.html", alerts=items, couples=couples, names=names)
+    held = alert_service.held_assignments(sorted({a.couple_id for a in items}))
+    return render_template(
+        "portal/alerts.html", alerts=items, couples=couples, names=names, held=held
+    )
 
 
 @blp.post("/alerts/<alert_id>/ack")
 def acknowledge(alert_id: str) -> Response:
-    """Mark an alert seen (lifts the safety hold once none is left open)."""
-    alert_service.acknowledge_alert(therapist=g.therapist, alert_id=alert_id)
-    flash("Alert acknowledged.", "success")
+    """Mark an alert seen. It never resumes exercises: that is its own act (resume)."""
+    alert = alert_service.acknowledge_alert(therapist=g.therapist, alert_id=alert_id)
+    if alert_service.held_assignments([alert.couple_id]):
+        flash(
+            "Alert acknowledged. This does not resume exercises: the program stays "
+            "paused for both partners until you resume it.",
+            "success",
+        )
+    else:
+        flash("Alert acknowledged.", "success")
     target = safe_next(request.form.get("next"))
     return redirect(target or url_for("portal.alerts"), code=303)

@@ -40,7 +40,7 @@ class PartnerAdherenceSchema(Schema):
 class CoupleSummarySchema(Schema):
     current_stage = fields.Integer(allow_none=True)
     status = fields.String(allow_none=True, metadata={"enum": ["active", "paused", None]})
-    on_hold = fields.Boolean(metadata={"description": "Joint exercises on safety hold"})
+    on_hold = fields.Boolean(metadata={"description": "The whole program is on a safety hold"})
     adherence_this_week = fields.Float(
         allow_none=True, metadata={"description": "Sessions done / target this week, 0..1"}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
@@ -44,8 +45,24 @@ class TransitionSchema(RequestSchema):
     reason = REASON
 
 
+class DayOrInstant(fields.String):
+    """A history entry's `at`: the instant for therapists; the local day for partners."""
+
+    def _serialize(self, value, attr, obj, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return None if value is None else value.isoformat()
+
+
 class HistoryEntrySchema(Schema):
-    at = Instant()
+    at = DayOrInstant(
+        metadata={
+            "description": "Therapists: the instant (ISO 8601 in UTC with Z). Partners: only "
+            "the local day in their own time zone (YYYY-MM-DD), never a time.",
+            "pattern": r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$",
+            "examples": ["2026-11-30T19:41:07.123456Z", "2026-11-30"],
+        }
+    )
     actor_id = fields.String(allow_none=True)
     action = fields.String(
         metadata={
@@ -65,7 +82,10 @@ class AssignmentSchema(Schema):
     stage = fields.Dict(allow_none=True)
     status = fields.String(metadata={"enum": ["active", "paused", "completed"]})
     on_hold = fields.Boolean(
-        metadata={"description": "Joint exercises on safety hold (therapists only)"}
+        metadata={
+            "description": "The program is on a safety hold (therapists only): the whole "
+            "program is paused for both partners until the therapist resumes it"
+        }
     )
     start_date = fields.Date()
     overrides = fields.Dict()

@@ -8,7 +8,6 @@ from server.db import is_id, utcnow
 from server.errors import NotFound
 from server.extensions import db
 from server.models import COMPLETED, Alert, Assignment, Couple, User
-from server.services.assignments import record_change
 from server.services.audit import record_event
 
 
@@ -24,8 +23,8 @@ def open_alerts(*, therapist: User) -> list[Alert]:
 
 
 def acknowledge_alert(*, therapist: User, alert_id: str) -> Alert:
-    """Mark the alert seen. When no safety alert of the couple is left open, the hold on
-    their joint exercises is lifted."""
+    """Mark the alert seen. Reading an alert never resumes exercises: a safety hold stays
+    until the therapist resumes the program (`resume_assignment`), a separate act."""
     alert = None
     if is_id(alert_id):
         alert = db.session.scalars(
@@ -46,33 +45,21 @@ def acknowledge_alert(*, therapist: User, alert_id: str) -> Alert:
             couple_id=alert.couple_id,
         )
         db.session.flush()
-        still_open = db.session.scalar(
-            select(func.count())
-            .select_from(Alert)
-            .where(
-                Alert.couple_id == alert.couple_id,
-                Alert.kind == "safety",
-                Alert.acknowledged_at.is_(None),
-            )
-        )
-        if not still_open:
-            held = db.session.scalars(
-                select(Assignment).where(
-                    Assignment.couple_id == alert.couple_id,
-                    Assignment.on_hold.is_(True),
-                    Assignment.status != COMPLETED,
-                )
-            ).all()
-            for assignment in held:
-                assignment.on_hold = False
-                record_change(
-                    assignment,
-                    actor_id=therapist.id,
-                    action="resumed",
-                    reason="Safety alert acknowledged.",
-                )
-        db.session.flush()
     return alert
+
+
+def held_assignments(couple_ids: list[str]) -> dict[str, str]:
+    """Couple id → id of its program on a safety hold, for these couples, in one query."""
+    if not couple_ids:
+        return {}
+    rows = db.session.execute(
+        select(Assignment.couple_id, Assignment.id).where(
+            Assignment.couple_id.in_(couple_ids),
+            Assignment.on_hold.is_(True),
+            Assignment.status != COMPLETED,
+        )
+    )
+    return {couple_id: assignment_id for couple_id, assignment_id in rows}
 
 
 def open_alert_counts(couple_ids: list[str]) -> dict[str, int]:

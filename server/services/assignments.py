@@ -7,10 +7,12 @@ import threading
 from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from exercises.model import Program
+from exercises.program import local_date
 from server.crypto import cipher
 from server.db import is_id, utcnow
 from server.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
@@ -278,9 +280,9 @@ def update_assignment(
 def advance_stage(*, therapist: User, assignment_id: str, reason: str | None) -> Assignment:
     """Move to the next stage (the therapist decides; criteria only suggest)."""
     assignment = _owned(therapist, assignment_id)
-    if assignment.status != ACTIVE:
+    if not is_running(assignment):
         raise InvalidTransition(
-            f"Only an active assignment can advance (it is {assignment.status})."
+            f"Only an active assignment can advance (it is {shown_status(assignment)})."
         )
     stages = len(frozen_program(assignment).stages)
     if assignment.stage_index >= stages:
@@ -319,10 +321,11 @@ def complete_assignment(*, therapist: User, assignment_id: str, reason: str | No
 
 
 def pause_assignment(*, therapist: User, assignment_id: str, reason: str | None) -> Assignment:
+    """Pause the whole program for both partners."""
     assignment = _owned(therapist, assignment_id)
-    if assignment.status != ACTIVE:
+    if not is_running(assignment):
         raise InvalidTransition(
-            f"Only an active assignment can be paused (it is {assignment.status})."
+            f"Only an active assignment can be paused (it is {shown_status(assignment)})."
         )
     assignment.status = PAUSED
     record_change(assignment, actor_id=therapist.id, action="paused", reason=reason)
@@ -330,7 +333,7 @@ def pause_assignment(*, therapist: User, assignment_id: str, reason: str | None)
 
 
 def resume_assignment(*, therapist: User, assignment_id: str, reason: str | None) -> Assignment:
-    """Resume a paused assignment, or lift a safety hold on its joint exercises."""
+    """Resume a paused assignment; this is also the one act that lifts a safety hold."""
     assignment = _owned(therapist, assignment_id)
     if assignment.status == COMPLETED or (assignment.status == ACTIVE and not assignment.on_hold):
         raise InvalidTransition("There is nothing to resume.")
@@ -341,50 +344,106 @@ def resume_assignment(*, therapist: User, assignment_id: str, reason: str | None
 
 
 def hold_for_safety(*, assignment: Assignment, raised_by: User) -> None:
-    """Put the couple's joint exercises on hold until the therapist acts."""
+    """Hold the whole program, for both partners, until the therapist resumes it.
+
+    A hold is a pause (the status becomes `paused`, so everything that reads the
+    status stops: homework, reminders, nudges) that only the therapist can tell apart,
+    by `on_hold` and the `held` entry in the history. A hold on a program the therapist
+    had paused already is still recorded for the therapist; partners see no change.
+    Acknowledging the alert does not lift it: `resume_assignment` does.
+    """
     if assignment.on_hold or assignment.status == COMPLETED:
         return
+    assignment.status = PAUSED
     assignment.on_hold = True
     record_change(assignment, actor_id=raised_by.id, action="held")
 
 
-def assignment_view(assignment: Assignment, *, viewer: User, therapist_id: str) -> dict[str, Any]:
-    """The assignment as `viewer` may see it.
+def is_running(assignment: Assignment) -> bool:
+    """True while exercises are due: active and not on a safety hold.
 
-    Partners get no therapist note and no reasons, and a safety hold shows to them only
-    as "paused" by their therapist: never who raised it or why (privacy rule 4).
+    A hold stores `paused` as well; checking `on_hold` too keeps holds recorded before
+    that (status `active`, `on_hold` set) held.
     """
-    program = frozen_program_data(assignment)
-    is_therapist = viewer.is_therapist
-    status = assignment.status
-    if not is_therapist and assignment.on_hold and status == ACTIVE:
-        status = PAUSED
-    history = []
+    return assignment.status == ACTIVE and not assignment.on_hold
+
+
+def shown_status(assignment: Assignment) -> str:
+    """The status everyone is shown: a safety hold is `paused`."""
+    return PAUSED if assignment.status == ACTIVE and assignment.on_hold else assignment.status
+
+
+def partner_history(
+    assignment: Assignment, *, timezone: str, therapist_id: str
+) -> list[dict[str, Any]]:
+    """The history as a partner sees it (privacy rule 4).
+
+    No reasons; a safety hold reads as a pause by their therapist; every entry is dated
+    by its local day in the partner's time zone (`YYYY-MM-DD`), never a time; and a
+    pause or hold while the program is paused already shows nothing, so a hold on a
+    paused program leaves no trace a partner could see.
+    """
+    tz = ZoneInfo(timezone)
+    entries: list[dict[str, Any]] = []
+    paused = False
     for event in assignment.events:
-        entry: dict[str, Any] = {
+        action, actor_id = event.action, event.actor_id
+        if action in ("paused", "held"):
+            if paused:
+                continue
+            paused = True
+            action, actor_id = "paused", therapist_id
+        elif action in ("resumed", "assigned"):
+            paused = False
+        entries.append(
+            {
+                "at": local_date(event.at, tz),
+                "actor_id": actor_id,
+                "action": action,
+                "from_stage": event.from_stage,
+                "to_stage": event.to_stage,
+            }
+        )
+    return entries
+
+
+def _therapist_history(assignment: Assignment) -> list[dict[str, Any]]:
+    return [
+        {
             "at": event.at,
             "actor_id": event.actor_id,
             "action": event.action,
             "from_stage": event.from_stage,
             "to_stage": event.to_stage,
+            "reason": cipher().decrypt(event.reason_encrypted) if event.reason_encrypted else None,
         }
-        if is_therapist:
-            entry["reason"] = (
-                cipher().decrypt(event.reason_encrypted) if event.reason_encrypted else None
-            )
-        elif event.action == "held":
-            entry.update(action="paused", actor_id=therapist_id)
-        history.append(entry)
+        for event in assignment.events
+    ]
+
+
+def assignment_view(assignment: Assignment, *, viewer: User, therapist_id: str) -> dict[str, Any]:
+    """The assignment as `viewer` may see it.
+
+    Partners get no therapist note, no reasons, no `on_hold`, and a history in local
+    days where a safety hold is a plain pause by their therapist (`partner_history`).
+    Only the therapist sees that it was a safety hold (`on_hold`, `held`) and why.
+    """
+    program = frozen_program_data(assignment)
+    is_therapist = viewer.is_therapist
     view: dict[str, Any] = {
         "id": assignment.id,
         "couple_id": assignment.couple_id,
         "program": program,
         "stage_index": assignment.stage_index,
         "stage": next((s for s in program["stages"] if s["index"] == assignment.stage_index), None),
-        "status": status,
+        "status": shown_status(assignment),
         "start_date": assignment.start_date,
         "overrides": {k: {"per_week": v} for k, v in assignment.overrides.items()},
-        "history": history,
+        "history": (
+            _therapist_history(assignment)
+            if is_therapist
+            else partner_history(assignment, timezone=viewer.timezone, therapist_id=therapist_id)
+        ),
         "created_at": assignment.created_at,
     }
     if is_therapist:

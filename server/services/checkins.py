@@ -255,7 +255,7 @@ def _writable_assignment(author: User, assignment_id: str) -> Assignment:
 
 
 def raise_safety_alert(*, checkin: CheckIn, assignment: Assignment, author: User) -> Alert:
-    """Tell the therapist at once and hold the couple's joint exercises."""
+    """Tell the therapist at once and hold the couple's whole program (both partners)."""
     alert = Alert(
         couple_id=assignment.couple_id,
         partner_id=author.id,

@@ -10,8 +10,13 @@ from sqlalchemy import select
 from exercises.program import CheckinRecord, homework, local_date, week_of, week_window_utc
 from server.db import utcnow
 from server.extensions import db
-from server.models import ACTIVE, COMPLETED, CheckIn, User
-from server.services.assignments import current_assignment, frozen_exercises, frozen_program
+from server.models import ACTIVE, COMPLETED, PAUSED, CheckIn, User
+from server.services.assignments import (
+    current_assignment,
+    frozen_exercises,
+    frozen_program,
+    is_running,
+)
 
 PAUSED_MESSAGE = "Paused by your therapist."
 
@@ -49,7 +54,9 @@ def homework_for(*, partner: User) -> dict[str, Any]:
             "message": f"Your program starts on {assignment.start_date.isoformat()}.",
         }
     stage = program.stage(assignment.stage_index)
-    held = assignment.on_hold or assignment.status != ACTIVE
+    # A safety hold holds the whole program, exactly as a pause does (privacy rule 4):
+    # nothing below may depend on which of the two it is.
+    held = not is_running(assignment)
     start, end = week_window_utc(week, tz)
     rows = db.session.execute(
         select(CheckIn.exercise, CheckIn.occurred_at).where(
@@ -71,7 +78,6 @@ def homework_for(*, partner: User) -> dict[str, Any]:
     items = []
     for item in result.items:
         exercise = frozen_exercises(assignment)[item.exercise]
-        item_held = assignment.status != ACTIVE or (assignment.on_hold and exercise["joint"])
         items.append(
             {
                 "exercise": item.exercise,
@@ -82,15 +88,14 @@ def homework_for(*, partner: User) -> dict[str, Any]:
                 "per_week": item.per_week,
                 "done_this_week": item.done_this_week,
                 "remaining": item.remaining,
-                "due_today": item.due_today and not item_held,
-                "due_today_count": 0 if item_held else item.due_today_count,
-                "paused": item_held,
+                "due_today": item.due_today and not held,
+                "due_today_count": 0 if held else item.due_today_count,
+                "paused": held,
             }
         )
     return {
         **base,
-        # A safety hold shows as a plain pause: no reason, no hint of who raised it.
-        "status": "paused" if held else ACTIVE,
+        "status": PAUSED if held else ACTIVE,
         "stage": {
             "index": stage.index,
             "title": stage.title,

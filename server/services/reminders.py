@@ -51,7 +51,7 @@ from server.models import (
     ReminderPreferences,
     User,
 )
-from server.services.assignments import frozen_exercises, frozen_program
+from server.services.assignments import frozen_program, is_running
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +163,11 @@ def _homework_state(
     now: datetime,
 ) -> HomeworkState:
     week_start = week_of(now, tz).start
+    # A safety hold stops every reminder of both partners, exactly as a pause does:
+    # the state is the same, so the plan cannot tell them apart (privacy rule 4).
     if (
         assignment is None
-        or assignment.status != ACTIVE
+        or not is_running(assignment)
         or local_date(now, tz) < assignment.start_date
     ):
         return HomeworkState(week_start=week_start, remaining_this_week=0, active=False)
@@ -178,16 +180,11 @@ def _homework_state(
         now=now,
         overrides=assignment.overrides,
     )
-    open_items = list(result.items)
-    if assignment.on_hold:  # only then do the frozen exercises matter (joint ones wait)
-        joint = {slug for slug, data in frozen_exercises(assignment).items() if data["joint"]}
-        open_items = [i for i in open_items if i.exercise not in joint]
     return HomeworkState(
         week_start=week_start,
-        remaining_this_week=sum(i.remaining for i in open_items),
-        remaining_next_weeks=sum(i.per_week for i in open_items),
+        remaining_this_week=sum(i.remaining for i in result.items),
+        remaining_next_weeks=sum(i.per_week for i in result.items),
         active=True,
-        on_hold=assignment.on_hold and not open_items,
     )
 
 

@@ -67,7 +67,7 @@ def test_the_author_gets_crisis_guidance_and_is_told_we_are_no_emergency_service
     assert "stop" in safety["pain"].lower()
 
 
-def test_a_flag_holds_joint_exercises_only_until_the_therapist_acts(api: Api, couple) -> None:  # type: ignore[no-untyped-def]
+def test_a_flag_holds_the_whole_program_until_the_therapist_resumes(api: Api, couple) -> None:  # type: ignore[no-untyped-def]
     t, _, a, b, aid = couple
     check_in(api, a, aid, flags={"pressured": True})
     for partner in (a, b):
@@ -76,8 +76,9 @@ def test_a_flag_holds_joint_exercises_only_until_the_therapist_acts(api: Api, co
         items = {i["exercise"]: i for i in homework["items"]}
         assert items["sf-1-nongenital-touch"]["paused"] is True
         assert items["sf-1-nongenital-touch"]["due_today"] is False
-        # solo journaling goes on
-        assert items["journal-touch-reflection"]["paused"] is False
+        # solo exercises are held too: the whole program, for both partners
+        assert items["journal-touch-reflection"]["paused"] is True
+        assert items["journal-touch-reflection"]["due_today"] is False
     therapist_view = api.call("GET", f"/api/v1/assignments/{aid}", t).get_json()
     assert therapist_view["on_hold"] is True
     assert therapist_view["history"][-1]["action"] == "held"
@@ -86,6 +87,10 @@ def test_a_flag_holds_joint_exercises_only_until_the_therapist_acts(api: Api, co
     assert acked.status_code == 200
     assert acked.get_json()["acknowledged_at"]
     assert api.call("GET", "/api/v1/alerts", t).get_json() == []
+    # Acknowledging is reading: the hold stays until the therapist resumes.
+    assert api.call("GET", "/api/v1/me/homework", b).get_json()["status"] == "paused"
+    assert api.call("GET", f"/api/v1/assignments/{aid}", t).get_json()["on_hold"] is True
+    api.call("POST", f"/api/v1/assignments/{aid}/resume", t)
     homework = api.call("GET", "/api/v1/me/homework", b).get_json()
     assert homework["status"] == "active"
     assert all(not i["paused"] for i in homework["items"])

@@ -154,14 +154,21 @@ def test_therapist_reads_charts_acknowledges_an_alert_and_advances(
     expect(page.locator(".alert-card")).to_have_count(1)
     expect(page.locator(".alert-card .flag")).to_have_text("pain")
     page.screenshot(path=shots / "04-alerts.png", full_page=True)
+    expect(page.locator(".alert-card")).to_contain_text("Acknowledging does not resume them")
     page.get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_text("Alert acknowledged.")).to_be_visible()
+    expect(page.get_by_text("This does not resume exercises")).to_be_visible()
     expect(page.locator(".alert-card")).to_have_count(0)
     page.screenshot(path=shots / "05-alerts-done.png", full_page=True)
 
-    # Back to the couple: advance to stage 2, with a reason that lands in the history.
+    # Back to the couple: still on the safety hold until resumed, as its own act.
     page.get_by_role("link", name="Couples", exact=True).click()
     page.get_by_role("link", name=DEMO_COUPLE_LABEL).click()
+    expect(page.locator("#program")).to_contain_text("Safety hold")
+    page.get_by_label("Why resume?").fill("Back pain checked; fine to go on.")
+    page.get_by_role("button", name="Resume exercises").click()
+    expect(page.get_by_text("The program is running again")).to_be_visible()
+    # Then advance to stage 2, with a reason that lands in the history.
     page.get_by_label("Why move on?").fill("Both calm and ready; back pain checked.")
     page.get_by_role("button", name="Move to stage 2").click()
     expect(page.get_by_text("Moved to the next stage.")).to_be_visible()

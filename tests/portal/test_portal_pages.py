@@ -414,20 +414,50 @@ def test_a_one_stage_program_can_be_completed(api: Api, client: FlaskClient, wor
     assert "Assign a new program" in page
 
 
-def test_acknowledging_an_alert_lifts_the_hold(api: Api, client: FlaskClient, world: World) -> None:
+def test_acknowledging_an_alert_does_not_resume_resuming_is_its_own_act(
+    api: Api, client: FlaskClient, world: World
+) -> None:
     aid = assignment_id(api, world)
     alert = alert_id(api, world, aid)
     sign_in(client, world.therapist)
     alerts_page = html(client.get("/portal/alerts"))
     assert f'action="/portal/alerts/{alert}/ack"' in alerts_page
     assert "pain" in alerts_page and world.couple["label"].replace("&", "&amp;") in alerts_page
+    assert "Acknowledging an alert does not resume exercises" in alerts_page
+    resume_form = re.search(
+        rf'<form method="post" action="/portal/assignments/{aid}/resume">\s*'
+        r'<input type="hidden" name="csrf_token" value="[^"]+">\s*'
+        r'<button type="submit" class="button">Resume exercises</button>',
+        alerts_page,
+    )
+    assert resume_form, "the inbox offers resuming as its own act"
     couple_page = html(client.get(f"/portal/couples/{world.couple['id']}"))
-    assert "Joint exercises on hold" in couple_page
+    assert "Safety hold" in couple_page
+    assert "Acknowledging an alert does not resume exercises." in couple_page
+    assert f'action="/portal/assignments/{aid}/resume"' in couple_page
+    assert ">Resume exercises</button>" in couple_page
+
     r = post(client, f"/portal/alerts/{alert}/ack")
     assert r.status_code == 303 and r.headers["Location"] == "/portal/alerts"
-    assert "No open alerts" in html(client.get("/portal/alerts"))
+    page = html(client.get("/portal/alerts"))
+    assert "No open alerts" in page
+    assert "This does not resume exercises" in page
     view = api.call("GET", f"/api/v1/assignments/{aid}", world.therapist).get_json()
-    assert view["on_hold"] is False
+    assert view["on_hold"] is True and view["status"] == "paused"
+    assert api.call("GET", "/api/v1/me/homework", world.partner).get_json()["status"] == "paused"
+    couple_page = html(client.get(f"/portal/couples/{world.couple['id']}"))
+    assert "Safety hold" in couple_page and ">Resume exercises</button>" in couple_page
+
+    r = post(client, f"/portal/assignments/{aid}/resume", reason="Talked it through.")
+    assert r.status_code == 303
+    couple_page = html(client.get(r.headers["Location"]))
+    assert "The program is running again" in couple_page
+    assert '<span class="badge alert">Safety hold</span>' not in couple_page
+    assert "Safety hold after a safety flag" in couple_page  # in the therapist's history
+    view = api.call("GET", f"/api/v1/assignments/{aid}", world.therapist).get_json()
+    assert view["on_hold"] is False and view["status"] == "active"
+    assert [h["action"] for h in view["history"]] == ["assigned", "held", "resumed"]
+    assert api.call("GET", "/api/v1/me/homework", world.partner).get_json()["status"] == "active"
 
 
 def test_another_therapist_cannot_acknowledge(api: Api, client: FlaskClient, world: World) -> None:
