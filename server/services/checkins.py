@@ -87,7 +87,9 @@ def fingerprint_text(
         "visibility": visibility,
         "flags": sorted(set(flags)),
     }
-    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return json.dumps(
+        canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str
+    )
 
 
 def sent_flags(body: dict[str, Any]) -> set[str]:
