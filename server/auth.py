@@ -28,7 +28,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
 
 from server.db import utcnow
-from server.errors import Forbidden, Unauthorized
+from server.errors import Forbidden, InvalidToken, Unauthorized
 from server.extensions import db
 from server.models import Device, LoginSession, RefreshToken, User
 
@@ -196,9 +196,9 @@ def authenticate_request() -> tuple[User, str]:
     try:
         payload = _serializer().loads(token.strip(), max_age=int(ACCESS_TOKEN_TTL.total_seconds()))
     except SignatureExpired:
-        raise Unauthorized("The access token has expired.", code="token_expired") from None
+        raise InvalidToken("The access token has expired.", code="token_expired") from None
     except BadSignature:
-        raise Unauthorized("The access token is not valid.", code="invalid_token") from None
+        raise InvalidToken("The access token is not valid.") from None
     session_id = payload.get("sid") if isinstance(payload, dict) else None
     row = db.session.execute(
         select(User, LoginSession.id)
@@ -206,7 +206,7 @@ def authenticate_request() -> tuple[User, str]:
         .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
     ).one_or_none()
     if row is None:
-        raise Unauthorized("This login has ended; sign in again.", code="session_revoked")
+        raise InvalidToken("This login has ended; sign in again.", code="session_revoked")
     return row[0], row[1]
 
 
@@ -231,6 +231,7 @@ def login_required(role: str | None = None) -> Callable[[F], F]:
         manual = dict(apidoc.get("manual_doc", {}))
         manual["security"] = BEARER
         apidoc["manual_doc"] = manual
+        apidoc["login_required"] = {"role": role}  # documents 401/403 (server.api)
         wrapper._apidoc = apidoc  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 

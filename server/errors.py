@@ -20,6 +20,8 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# Every 401 names the scheme to use (RFC 9110 § 15.5.2, RFC 6750 § 3).
+BEARER_CHALLENGE = 'Bearer realm="tandem"'
 # Headers worth keeping from werkzeug's own error responses.
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 
@@ -47,6 +49,15 @@ class APIError(Exception):
 class Unauthorized(APIError):
     status = 401
     code = "unauthorized"
+    # RFC 6750's challenge; `InvalidToken` adds `error="invalid_token"`.
+    challenge = BEARER_CHALLENGE
+
+
+class InvalidToken(Unauthorized):
+    """An access token was sent but is not (or no longer) valid."""
+
+    code = "invalid_token"
+    challenge = f'{BEARER_CHALLENGE}, error="invalid_token"'
 
 
 class Forbidden(APIError):
@@ -97,6 +108,8 @@ def problem(
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
     for name, value in (headers or {}).items():
         response.headers[name] = value
+    if status == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
     return response
 
 
@@ -162,7 +175,11 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 
 def handle_api_error(error: APIError) -> Response:
-    return problem(error.status, error.detail, code=error.code, errors=error.errors)
+    challenge = getattr(error, "challenge", None)
+    headers = {"WWW-Authenticate": challenge} if challenge else None
+    return problem(
+        error.status, error.detail, code=error.code, errors=error.errors, headers=headers
+    )
 
 
 # What SQLAlchemy raises when the database cannot be reached (down, refusing

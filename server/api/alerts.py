@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from server.api import DEFAULT_PAGE_SIZE, page_of
+from server.api import Blueprint, page_of
 from server.auth import current_user, login_required
 from server.models import THERAPIST
 from server.schemas.homework import AlertSchema
@@ -21,7 +20,7 @@ blp = Blueprint("alerts", __name__, description="Safety and inactivity alerts")
 class Alerts(MethodView):
     @login_required(THERAPIST)
     @blp.response(200, AlertSchema(many=True))
-    @blp.paginate(page_size=DEFAULT_PAGE_SIZE)
+    @blp.paginate()
     def get(self, pagination_parameters: Any) -> object:
         """The caller's open alerts, newest first."""
         return page_of(alerts.open_alerts(therapist=current_user()), pagination_parameters)
@@ -29,6 +28,7 @@ class Alerts(MethodView):
 
 @blp.route("/<alert_id>/ack", methods=["POST"])
 @login_required(THERAPIST)
+@blp.doc(operationId="acknowledgeAlert")
 @blp.response(200, AlertSchema)
 @blp.alt_response(404, description="No such alert, or not yours")
 def acknowledge(alert_id: str) -> object:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from server.api import DEFAULT_PAGE_SIZE, page_of
+from server.api import Blueprint, page_of
 from server.auth import current_user, login_required
 from server.db import is_id
 from server.extensions import db
@@ -41,13 +40,14 @@ class CoupleAssignments(MethodView):
     @login_required(THERAPIST)
     @blp.response(200, AssignmentSchema(many=True))
     @blp.alt_response(404, description="No such couple, or not yours")
-    @blp.paginate(page_size=DEFAULT_PAGE_SIZE)
+    @blp.paginate()
     def get(self, couple_id: str, pagination_parameters: Any) -> object:
         """The couple's assignments, newest first."""
         rows = assignments.list_assignments(therapist=current_user(), couple_id=couple_id)
         return [_view(a) for a in page_of(rows, pagination_parameters)]
 
     @login_required(THERAPIST)
+    @blp.doc(operationId="createAssignment")
     @blp.arguments(AssignmentCreateSchema)
     @blp.response(201, AssignmentSchema)
     @blp.alt_response(404, description="No such couple, or not yours")
@@ -78,6 +78,7 @@ class AssignmentItem(MethodView):
     @blp.arguments(AssignmentUpdateSchema)
     @blp.response(200, AssignmentSchema)
     @blp.alt_response(404, description="No such assignment, or not yours")
+    @blp.alt_response(409, description="The assignment is completed")
     def patch(self, body: dict[str, Any], assignment_id: str) -> object:
         """Change weekly targets per exercise (0 skips one) or the therapist's note."""
         assignment = assignments.update_assignment(
@@ -101,9 +102,8 @@ def _transition(name: str, service: Any, summary: str) -> None:
     # The docstring becomes the OpenAPI summary, so it is set before decorating.
     transition.__doc__ = summary
     transition.__name__ = f"assignment_{name}"
-    view = blp.alt_response(409, description="Not possible in the assignment's current state")(
-        transition
-    )
+    view = blp.doc(operationId=f"{name}Assignment")(transition)
+    view = blp.alt_response(409, description="Not possible in the assignment's current state")(view)
     view = blp.alt_response(404, description="No such assignment, or not yours")(view)
     view = blp.response(200, AssignmentSchema)(view)
     view = blp.arguments(TransitionSchema)(view)

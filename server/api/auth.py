@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
-from flask_smorest import Blueprint
 
+from server.api import Blueprint
 from server.auth import (
     account_rate_limit_key,
     login_required,
@@ -47,6 +47,7 @@ def _failed(response) -> bool:  # type: ignore[no-untyped-def]
 @blp.response(201, UserSchema)
 @blp.alt_response(403, description="Therapist sign-up is switched off")
 @blp.alt_response(409, description="Email already registered")
+@blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
 def sign_up_therapist(body: dict[str, str]) -> object:
     """Create a therapist account."""
     if not current_app.config["TANDEM_SETTINGS"].allow_therapist_signup:
@@ -60,6 +61,7 @@ def sign_up_therapist(body: dict[str, str]) -> object:
 @blp.arguments(TokenCreateSchema)
 @blp.response(200, TokenSchema)
 @blp.alt_response(401, description="Wrong email or password (the same answer for both)")
+@blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
 def create_token(body: dict[str, str]) -> object:
     """Sign in: exchange email and password for an access and a refresh token."""
     return accounts.sign_in(email=body["email"], password=body["password"])
@@ -70,6 +72,7 @@ def create_token(body: dict[str, str]) -> object:
 @blp.arguments(RefreshSchema)
 @blp.response(200, TokenSchema)
 @blp.alt_response(401, description="Invalid, expired or re-used refresh token")
+@blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
 def refresh_token(body: dict[str, str]) -> object:
     """Spend a refresh token for a new pair (re-using a spent one ends the login)."""
     return rotate_refresh_token(refresh_token=body["refresh_token"])

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from server.api import DEFAULT_PAGE_SIZE, page_of
+from server.api import Blueprint, page_of
 from server.auth import current_user, login_required
 from server.models import THERAPIST
 from server.schemas.catalog import (
@@ -27,7 +26,7 @@ class Exercises(MethodView):
     @login_required()
     @exercises_blp.arguments(ExerciseQueryArgsSchema, location="query")
     @exercises_blp.response(200, ExerciseSchema(many=True))
-    @exercises_blp.paginate(page_size=DEFAULT_PAGE_SIZE)
+    @exercises_blp.paginate()
     def get(self, args: dict[str, str], pagination_parameters: Any) -> object:
         """Every exercise of the catalog (newest version of each)."""
         return page_of(catalog.list_exercises(kind=args.get("kind")), pagination_parameters)
@@ -47,16 +46,25 @@ class ExerciseItem(MethodView):
 class Programs(MethodView):
     @login_required()
     @programs_blp.response(200, ProgramSchema(many=True))
-    @programs_blp.paginate(page_size=DEFAULT_PAGE_SIZE)
+    @programs_blp.paginate()
     def get(self, pagination_parameters: Any) -> object:
         """Catalog programs, and the calling therapist's own."""
         return page_of(catalog.list_programs(user=current_user()), pagination_parameters)
 
     @login_required(THERAPIST)
+    @programs_blp.doc(operationId="createProgram")
     @programs_blp.arguments(ProgramCreateSchema)
     @programs_blp.response(201, ProgramSchema)
-    @programs_blp.alt_response(409, description="Slug already taken")
-    @programs_blp.alt_response(422, description="Unknown exercises or invalid fields")
+    @programs_blp.alt_response(
+        409, description="Another request took the same slug at the same moment (retry)"
+    )
+    @programs_blp.alt_response(
+        422,
+        description=(
+            "Invalid fields: unknown exercise slugs, or a slug already taken by the catalog "
+            "or by one of the caller's programs (`errors.slug`)"
+        ),
+    )
     def post(self, body: dict[str, Any]) -> object:
         """Create a custom program from catalog exercises (visible only to its owner)."""
         row = catalog.create_custom_program(therapist=current_user(), data=body)

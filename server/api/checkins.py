@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from server.api import DEFAULT_PAGE_SIZE
+from server.api import Blueprint
 from server.auth import current_user, login_required
 from server.models import CLIENT, THERAPIST
 from server.schemas.homework import CheckInCreateSchema, CheckInSchema, HomeworkSchema
@@ -51,7 +50,7 @@ class CheckInItem(MethodView):
 class MyCheckIns(MethodView):
     @login_required(CLIENT)
     @blp.response(200, CheckInSchema(many=True))
-    @blp.paginate(page_size=DEFAULT_PAGE_SIZE)
+    @blp.paginate()
     def get(self, pagination_parameters: Any) -> object:
         """The caller's own check-ins, newest first."""
         author = current_user()
@@ -78,7 +77,7 @@ class CoupleCheckIns(MethodView):
     @login_required(THERAPIST)
     @blp.response(200, CheckInSchema(many=True))
     @blp.alt_response(404, description="No such couple, or not yours")
-    @blp.paginate(page_size=DEFAULT_PAGE_SIZE)
+    @blp.paginate()
     def get(self, couple_id: str, pagination_parameters: Any) -> object:
         """The couple's check-ins: private ones only as "happened", with their flags."""
         therapist = current_user()

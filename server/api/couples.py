@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from server.api import DEFAULT_PAGE_SIZE
+from server.api import Blueprint
 from server.auth import current_user, login_required
 from server.db import utcnow
 from server.models import THERAPIST, Couple
@@ -45,7 +44,7 @@ def couple_view(couple: Couple, summary: dict[str, Any] | None = None) -> dict[s
 class Couples(MethodView):
     @login_required(THERAPIST)
     @blp.response(200, CoupleSchema(many=True))
-    @blp.paginate(page_size=DEFAULT_PAGE_SIZE)
+    @blp.paginate()
     def get(self, pagination_parameters: Any) -> object:
         """The caller's couples, newest first, each with a summary."""
         items, total = couples.list_couples(
@@ -58,6 +57,7 @@ class Couples(MethodView):
         return [couple_view(c, summaries[c.id]) for c in items]
 
     @login_required(THERAPIST)
+    @blp.doc(operationId="createCouple")
     @blp.arguments(CoupleCreateSchema)
     @blp.response(201, CoupleSchema)
     def post(self, body: dict[str, str]) -> object:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
+from server.api import Blueprint
 from server.extensions import limiter
 from server.schemas.users import InviteAcceptedSchema, InviteAcceptSchema
 from server.services import couples
@@ -20,6 +19,7 @@ blp = Blueprint("invites", __name__, description="Joining a couple")
 @blp.alt_response(404, description="No such invite code")
 @blp.alt_response(409, description="Invite already used, or email already registered")
 @blp.alt_response(410, description="Invite expired")
+@blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
 def accept_invite(body: dict[str, str], code: str) -> object:
     """Create the partner's account in the invited couple and sign them in."""
     user, tokens = couples.accept_invite(code=code, **body)

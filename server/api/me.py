@@ -6,8 +6,8 @@ import json
 from datetime import UTC, date, datetime
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from server.api import Blueprint
 from server.auth import current_user, login_required
 from server.schemas.homework import DeleteMeSchema
 from server.schemas.users import MeUpdateSchema, UserSchema

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from server.api import Blueprint, page_of
 from server.auth import current_user, login_required
 from server.errors import ValidationFailed
 from server.models import CLIENT
@@ -49,7 +49,8 @@ class MyReminders(MethodView):
     @login_required(CLIENT)
     @blp.arguments(ReminderQueryArgsSchema, location="query")
     @blp.response(200, ReminderSchema(many=True))
-    def get(self, args: dict[str, Any]) -> object:
+    @blp.paginate()
+    def get(self, args: dict[str, Any], pagination_parameters: Any) -> object:
         """The caller's reminders in a window of local dates, whatever their status."""
         user = current_user()
         today = reminders.local_today(user)
@@ -61,6 +62,11 @@ class MyReminders(MethodView):
             raise ValidationFailed(
                 "Window too long.", errors={"to": [f"At most {MAX_WINDOW_DAYS} days."]}
             )
+        rows = [
+            r
+            for r in reminders.list_reminders(user=user, start=start, end=end)
+            if r.kind != "alert"
+        ]
         return [
             {
                 "id": r.id,
@@ -73,8 +79,7 @@ class MyReminders(MethodView):
                 "sent_at": r.sent_at,
                 "attempts": r.attempts,
             }
-            for r in reminders.list_reminders(user=user, start=start, end=end)
-            if r.kind != "alert"
+            for r in page_of(rows, pagination_parameters)
         ]
 
 

@@ -58,18 +58,32 @@ def Timezone(required: bool = True) -> fields.String:
 
 
 class ProblemSchema(Schema):
-    """An RFC 9457 problem document."""
+    """An RFC 9457 problem document (every error, as `application/problem+json`)."""
 
-    type = fields.String(metadata={"example": "about:blank"})
-    title = fields.String(metadata={"example": "Unprocessable Entity"})
-    status = fields.Integer(metadata={"example": 422})
-    detail = fields.String()
-    code = fields.String(metadata={"description": "Machine-readable reason"})
+    type = fields.String(required=True, metadata={"example": "about:blank"})
+    title = fields.String(required=True, metadata={"example": "Unprocessable Entity"})
+    status = fields.Integer(required=True, metadata={"example": 422})
+    detail = fields.String(required=True, metadata={"example": "Some fields are invalid."})
+    code = fields.String(
+        metadata={"description": "Machine-readable reason", "example": "validation_failed"}
+    )
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.List(fields.String()),
         metadata={"description": "Field → messages (validation failures)"},
     )
+
+
+class PaginationMetadataSchema(Schema):
+    """What the `X-Pagination` header of a list holds (as a JSON text)."""
+
+    total = fields.Integer(required=True, metadata={"description": "Number of items"})
+    total_pages = fields.Integer(required=True, metadata={"description": "Number of pages"})
+    first_page = fields.Integer(metadata={"description": "1 (absent for an empty list)"})
+    last_page = fields.Integer(metadata={"description": "The last page (absent when empty)"})
+    page = fields.Integer(metadata={"description": "This page (absent when empty)"})
+    previous_page = fields.Integer()
+    next_page = fields.Integer()
 
 
 class StrictBoolean(fields.Boolean):
