@@ -28,7 +28,8 @@ Decisions (PRODUCT.md "Reminders"):
   the earliest slots of the day. It is applied to the whole day, independent of
   `now`, so a later run never adds a slot an earlier run dropped.
 * **Only while something is due**: nothing while the settings are paused, the
-  assignment is paused/completed/on hold, or the partner's own weekly target for
+  assignment is paused/completed/on a safety hold (a hold holds the whole program for
+  both partners, exactly as a pause does), or the partner's own weekly target for
   that local week (Monday 00:00 to Sunday 24:00) is met. A slot in a later week
   counts that week's remaining, so reminders resume on Monday.
 """
@@ -160,9 +161,10 @@ class HomeworkState:
     * `remaining_next_weeks`: the same for any later week, i.e. the current stage's
       weekly target with nothing done yet. 0 (the default) means "unknown, do not
       remind"; the next planning run will know more.
-    * `active`: an assignment exists and its status is `active` (not paused or
-      completed).
-    * `on_hold`: everything this partner has to do is on hold (safety hold).
+    * `active`: an assignment exists and its exercises are due: not paused, not on a
+      safety hold, not completed. The server describes a held program exactly as a
+      paused one (`active=False`), so a partner's reminders cannot tell the two apart.
+    * `on_hold`: the program is on a safety hold; plans nothing, like `active=False`.
 
     The other partner's progress is never an input: reminders speak to each partner
     only about their own homework.
