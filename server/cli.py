@@ -184,11 +184,13 @@ def keys_generate() -> None:
 @keys_group.command("rotate")
 @with_appcontext
 def keys_rotate() -> None:
-    """Re-encrypt all stored free text with the first key of TANDEM_DATA_KEYS."""
-    from server.services.keys import rotate_data_keys
+    """Re-encrypt all stored free text, and re-key all fingerprints, with the first key
+    of TANDEM_DATA_KEYS."""
+    from server.services.keys import FINGERPRINT_COLUMNS, rotate_data_keys
 
     for column, count in rotate_data_keys().items():
-        click.echo(f"{column}: {count} re-encrypted")
+        done = "re-keyed" if column in FINGERPRINT_COLUMNS else "re-encrypted"
+        click.echo(f"{column}: {count} {done}")
     click.echo("Done: older keys may now be removed from TANDEM_DATA_KEYS.")
 
 
