@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from server.db import render_item
 from server.extensions import db
@@ -59,7 +59,8 @@ def fresh_url(tmp_path: Path, database_url: str) -> Iterator[str]:
         with engine.begin() as connection:
             connection.execute(text(reset))
             connection.execute(text(f"CREATE SCHEMA {schema}"))
-        yield f"{database_url}?options=-csearch_path%3D{schema}"
+        url = make_url(database_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
         with engine.begin() as connection:
             connection.execute(text(reset))
     finally:
