@@ -89,6 +89,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     api.init_app(app)
     portal.init_app(app)
+    from server import partner_app  # the partners' web app at /app/ (after auth)
+
+    partner_app.init_app(app)
     app.register_blueprint(health.blp)
     _register_unit_of_work(app)
 

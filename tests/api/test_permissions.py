@@ -141,6 +141,13 @@ CASES = [
     Case("/healthz", "GET", lambda a, w: "/healthz", everyone(200)),
     Case("/readyz", "GET", lambda a, w: "/readyz", everyone(200)),
     Case("/static/<path:filename>", "GET", lambda a, w: "/static/missing.css", everyone(404)),
+    # The partner app's shell is public: it holds no data (that comes through /app/api/).
+    Case("/app/", "GET", lambda a, w: "/app/", everyone(200)),
+    Case("/app/sw.js", "GET", lambda a, w: "/app/sw.js", everyone(200)),
+    Case(
+        "/app/manifest.webmanifest", "GET", lambda a, w: "/app/manifest.webmanifest", everyone(200)
+    ),
+    Case("/app/static/<path:filename>", "GET", lambda a, w: "/app/static/app.js", everyone(200)),
     Case("/api/v1/openapi.json", "GET", lambda a, w: "/api/v1/openapi.json", everyone(200)),
     Case("/api/v1/docs", "GET", lambda a, w: "/api/v1/docs", everyone(200)),
     Case(
