@@ -2,7 +2,8 @@
 
 - `exercises.model`: frozen dataclasses (`Exercise`, `Form`, `Question`, `Program`,
   `Stage`, `StageItem`, `Criteria`) with `to_dict()` / `from_dict()`.
-- `exercises.forms`: `validate_answers`, `flags_from_answers` for check-ins.
+- `exercises.forms`: `validate_answers`, `flags_from_answers`, `is_declined` and
+  `partner_hidden_keys` for check-ins.
 - `exercises.catalog`: `load_catalog`, `check_catalog`, `validate_program_dict`.
 - `exercises.program`: `week_of`, `homework`, `suggest_advancement`.
 """
@@ -14,8 +15,15 @@ from exercises.catalog import (
     load_catalog,
     validate_program_dict,
 )
-from exercises.forms import flags_from_answers, validate_answers
+from exercises.forms import (
+    flags_from_answers,
+    is_declined,
+    partner_hidden_keys,
+    validate_answers,
+)
 from exercises.model import (
+    AUDIENCES,
+    DECLINED_KEY,
     EXERCISE_KINDS,
     FLAGS,
     QUESTION_TYPES,
@@ -28,6 +36,7 @@ from exercises.model import (
     Question,
     Stage,
     StageItem,
+    without_therapist_notes,
 )
 from exercises.program import (
     ALL_DAYS,
@@ -48,6 +57,8 @@ from exercises.schema import CatalogError, Problem
 
 __all__ = [
     "ALL_DAYS",
+    "AUDIENCES",
+    "DECLINED_KEY",
     "EXERCISE_KINDS",
     "FLAGS",
     "QUESTION_TYPES",
@@ -73,12 +84,15 @@ __all__ = [
     "default_catalog_path",
     "flags_from_answers",
     "homework",
+    "is_declined",
     "load_catalog",
     "local_date",
+    "partner_hidden_keys",
     "suggest_advancement",
     "targets",
     "validate_answers",
     "validate_program_dict",
     "week_of",
     "week_window_utc",
+    "without_therapist_notes",
 ]

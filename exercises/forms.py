@@ -1,10 +1,11 @@
-"""Check-in answers against an exercise's form: validation and safety flags."""
+"""Check-in answers against an exercise's form: validation, safety flags, and which
+answers a partner may never read."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from exercises.model import Form, Question
+from exercises.model import DECLINED_KEY, LEGACY_THERAPIST_ONLY_KEYS, Form, Question
 
 
 def _is_int(value: object) -> bool:
@@ -69,9 +70,13 @@ def validate_answers(form: Form, answers: Mapping[str, object]) -> dict[str, lis
     Reports unknown keys, missing required answers, wrong types (a boolean is not a
     number), scale answers out of range or not whole numbers, choices that are not
     options, and text over its length limit. A null answer counts as not answered.
+
+    A declined session (`session_declined: true`, where the form asks it) did not
+    happen, so nothing else is required; what is answered is still checked.
     """
     if not isinstance(answers, Mapping):
         return {"answers": ["Answers must be an object mapping question keys to answers."]}
+    declined = is_declined(form, answers)
     errors: dict[str, list[str]] = {}
     for key in answers:
         if form.get(str(key)) is None:
@@ -79,7 +84,7 @@ def validate_answers(form: Form, answers: Mapping[str, object]) -> dict[str, lis
     for question in form:
         value = answers.get(question.key)
         if value is None:
-            problems = ["This question is required."] if question.required else []
+            problems = ["This question is required."] if question.required and not declined else []
         else:
             problems = _answer_errors(question, value)
         if problems:
@@ -108,3 +113,32 @@ def flags_from_answers(form: Form, answers: Mapping[str, object]) -> frozenset[s
         ):
             raised.add(question.flag)
     return frozenset(raised)
+
+
+def is_declined(form: Form, answers: Mapping[str, object]) -> bool:
+    """Whether these answers record a session that one of the couple declined."""
+    question = form.get(DECLINED_KEY)
+    return question is not None and question.type == "boolean" and answers.get(DECLINED_KEY) is True
+
+
+def partner_hidden_keys(form: Iterable[Mapping[str, object]]) -> frozenset[str]:
+    """Answer keys the other partner never reads, even of a check-in shared with the couple.
+
+    `form` is the stored list shape (`Form.to_list()`, possibly written by an older
+    version). Hidden: every question that can raise a safety flag (privacy rule 4: not
+    even indirectly) and every `audience: therapist` question (answers that inform the
+    therapist's decisions, such as "ready to move on"). A form stored before `audience`
+    existed hides `LEGACY_THERAPIST_ONLY_KEYS` instead.
+    """
+    questions = [q for q in form if isinstance(q, Mapping)]
+    has_audience = any("audience" in q for q in questions)
+    hidden: set[str] = set()
+    for q in questions:
+        key = str(q.get("key"))
+        if (
+            q.get("flag")
+            or q.get("audience") == "therapist"
+            or (not has_audience and key in LEGACY_THERAPIST_ONLY_KEYS)
+        ):
+            hidden.add(key)
+    return frozenset(hidden)

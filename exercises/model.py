@@ -20,6 +20,17 @@ FLAGS: tuple[str, ...] = ("pain", "distress", "stop", "pressured", "unsafe")
 TEXT_MAX_LENGTH = 5000
 # The boolean question whose latest answer feeds `Criteria.require_ready`.
 READY_KEY = "ready_to_move_on"
+# The boolean question that records a session that did not happen because one of the
+# couple said "not tonight": never counted as done, never counted against anyone.
+DECLINED_KEY = "session_declined"
+# Who may read an answer besides its author: `all` (the therapist, and the partner
+# when the author shares the check-in with the couple) or `therapist` (answers that
+# inform the therapist's decisions, such as "ready to move on": never the partner,
+# whatever the visibility; privacy rule 4).
+AUDIENCES: tuple[str, ...] = ("all", "therapist")
+# Forms stored before `audience` existed: these keys were therapist-only in meaning
+# already, so a stored copy without any `audience` still hides them from the partner.
+LEGACY_THERAPIST_ONLY_KEYS: frozenset[str] = frozenset({READY_KEY})
 
 JSONDict = dict[str, Any]
 
@@ -48,6 +59,12 @@ class Question:
     max_length: int | None = None
     flag: str | None = None
     flag_at: int | None = None
+    audience: str = "all"
+
+    @property
+    def therapist_only(self) -> bool:
+        """Whether only the author and the therapist may ever read this answer."""
+        return self.audience == "therapist"
 
     @property
     def text_limit(self) -> int:
@@ -75,6 +92,8 @@ class Question:
         elif self.type == "text" and self.max_length is not None:
             data["max_length"] = self.max_length
         data["flag"] = self.flag
+        if self.audience != "all":  # left out by default: older stored forms stay equal
+            data["audience"] = self.audience
         return data
 
 
@@ -141,26 +160,30 @@ class Exercise:
     includes: tuple[str, ...] = ()  # sensate focus: what this stage includes
     off_limits: tuple[str, ...] = ()  # sensate focus: what is off limits
     initiator: str | None = None  # who starts a session, where that matters
+    therapist_notes: str | None = None  # markdown for the therapist only, never a partner
 
     def to_dict(self) -> JSONDict:
         """JSON-safe dict in the API's Exercise shape (plus version and extras)."""
-        return {
-            "slug": self.slug,
-            "version": self.version,
-            "kind": self.kind,
-            "title": self.title,
-            "summary": self.summary,
-            "instructions": self.instructions,
-            "joint": self.joint,
-            "duration_minutes": self.duration_minutes,
-            "duration_range": list(self.duration_range) if self.duration_range else None,
-            "safety": self.safety,
-            "includes": list(self.includes),
-            "off_limits": list(self.off_limits),
-            "initiator": self.initiator,
-            "form": self.form.to_list(),
-            "sources": list(self.sources),
-        }
+        return _with_notes(
+            self.therapist_notes,
+            {
+                "slug": self.slug,
+                "version": self.version,
+                "kind": self.kind,
+                "title": self.title,
+                "summary": self.summary,
+                "instructions": self.instructions,
+                "joint": self.joint,
+                "duration_minutes": self.duration_minutes,
+                "duration_range": list(self.duration_range) if self.duration_range else None,
+                "safety": self.safety,
+                "includes": list(self.includes),
+                "off_limits": list(self.off_limits),
+                "initiator": self.initiator,
+                "form": self.form.to_list(),
+                "sources": list(self.sources),
+            },
+        )
 
     @classmethod
     def from_dict(cls, data: object) -> Exercise:
@@ -193,7 +216,12 @@ class Criteria:
     - `max_mean` / `min_mean`: scale key -> bound on the mean of that partner's
       answers; over the latest `mean_of_last` answers when set, else all of them.
       Private check-ins (answers not visible) never enter a mean.
+    - `min_yes_share`: boolean key -> the least share (0 to 1) of that partner's
+      visible answers to it that are yes, over the same window as the means (e.g.
+      `refocused: 0.5`: they could bring their attention back at least half the time).
     - `require_ready`: the partner's latest visible `ready_to_move_on` answer is true.
+
+    A declined session (`DECLINED_KEY`) never counts towards `min_sessions` or a mean.
     """
 
     min_sessions: int = 0
@@ -202,10 +230,11 @@ class Criteria:
     min_mean: dict[str, float] = field(default_factory=dict)
     mean_of_last: int | None = None
     require_ready: bool = False
+    min_yes_share: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> JSONDict:
-        """JSON-safe dict of every criterion."""
-        return {
+        """JSON-safe dict of every criterion (`min_yes_share` only when set)."""
+        data: JSONDict = {
             "min_sessions": self.min_sessions,
             "exercise": self.exercise,
             "max_mean": dict(self.max_mean),
@@ -213,6 +242,9 @@ class Criteria:
             "mean_of_last": self.mean_of_last,
             "require_ready": self.require_ready,
         }
+        if self.min_yes_share:
+            data["min_yes_share"] = dict(self.min_yes_share)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +259,7 @@ class Stage:
     off_limits: tuple[str, ...] = ()
     min_weeks: int = 1  # weeks at this stage before advancing is suggested
     criteria: Criteria | None = None
+    therapist_notes: str | None = None  # markdown for the therapist only
 
     @property
     def exercise_slugs(self) -> tuple[str, ...]:
@@ -235,16 +268,19 @@ class Stage:
 
     def to_dict(self) -> JSONDict:
         """JSON-safe dict; the items are served under `exercises` as in API.md."""
-        return {
-            "index": self.index,
-            "title": self.title,
-            "guidance": self.guidance,
-            "exercises": [item.to_dict() for item in self.items],
-            "includes": list(self.includes),
-            "off_limits": list(self.off_limits),
-            "min_weeks": self.min_weeks,
-            "criteria": self.criteria.to_dict() if self.criteria else None,
-        }
+        return _with_notes(
+            self.therapist_notes,
+            {
+                "index": self.index,
+                "title": self.title,
+                "guidance": self.guidance,
+                "exercises": [item.to_dict() for item in self.items],
+                "includes": list(self.includes),
+                "off_limits": list(self.off_limits),
+                "min_weeks": self.min_weeks,
+                "criteria": self.criteria.to_dict() if self.criteria else None,
+            },
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +293,7 @@ class Program:
     summary: str
     stages: tuple[Stage, ...]
     owner_id: str | None = None
+    therapist_notes: str | None = None  # markdown for the therapist only
 
     def stage(self, index: int) -> Stage:
         """The stage with this 1-based index; `ValueError` when there is none."""
@@ -271,14 +308,17 @@ class Program:
 
     def to_dict(self) -> JSONDict:
         """JSON-safe dict in the API's Program shape (plus version and owner_id)."""
-        return {
-            "slug": self.slug,
-            "version": self.version,
-            "title": self.title,
-            "summary": self.summary,
-            "owner_id": self.owner_id,
-            "stages": [stage.to_dict() for stage in self.stages],
-        }
+        return _with_notes(
+            self.therapist_notes,
+            {
+                "slug": self.slug,
+                "version": self.version,
+                "title": self.title,
+                "summary": self.summary,
+                "owner_id": self.owner_id,
+                "stages": [stage.to_dict() for stage in self.stages],
+            },
+        )
 
     @classmethod
     def from_dict(cls, data: object) -> Program:
@@ -291,3 +331,26 @@ class Program:
         from exercises.schema import parse_program
 
         return parse_program(data, mode="stored")
+
+
+def _with_notes(notes: str | None, data: JSONDict) -> JSONDict:
+    """`data` with `therapist_notes` when there are any (left out otherwise, so that a
+    stored copy written before the field existed compares equal)."""
+    if notes:
+        data["therapist_notes"] = notes
+    return data
+
+
+def without_therapist_notes(data: JSONDict) -> JSONDict:
+    """A copy of an exercise or program dict (`to_dict` shape, possibly a stored copy)
+    with every `therapist_notes` removed, program and stages alike: what a partner sees."""
+    out = {k: v for k, v in data.items() if k != "therapist_notes"}
+    stages = out.get("stages")
+    if isinstance(stages, list):
+        out["stages"] = [
+            {k: v for k, v in stage.items() if k != "therapist_notes"}
+            if isinstance(stage, dict)
+            else stage
+            for stage in stages
+        ]
+    return out

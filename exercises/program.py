@@ -30,13 +30,20 @@ class CheckinRecord:
     """What the engine needs of one check-in.
 
     `answers` is None when the caller may not see them (a private check-in counts as
-    done but never enters a mean); `flags` are the safety flags it raised.
+    done but never enters a mean); `flags` are the safety flags it raised; `declined`
+    marks a session that did not happen because one of the couple said "not tonight"
+    (see `exercises.forms.is_declined`).
+
+    A declined session is neither done nor missed: it does not count as done, and it
+    takes one session off that week's target for the partner who recorded it, so
+    saying no never shows as falling behind and never brings more reminders.
     """
 
     exercise: str
     occurred_at: datetime  # aware
     answers: Mapping[str, object] | None = None
     flags: frozenset[str] = frozenset()
+    declined: bool = False
 
 
 class Week(NamedTuple):
@@ -98,9 +105,10 @@ class HomeworkItem:
     per_week: int  # the target after overrides
     done_this_week: int
     done_today: int
-    remaining: int  # max(0, per_week - done_this_week)
+    remaining: int  # max(0, per_week - done_this_week - declined_this_week)
     due_today_count: int  # sessions still to do today (see `homework`)
     due_today: bool
+    declined_this_week: int = 0  # sessions declined ("not tonight"): not done, not missed
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +145,7 @@ class Homework:
                     "remaining": i.remaining,
                     "due_today_count": i.due_today_count,
                     "due_today": i.due_today,
+                    "declined_this_week": i.declined_this_week,
                 }
                 for i in self.items
             ],
@@ -172,7 +181,9 @@ def homework(
     """This week's homework for one partner at `now`, from their OWN check-ins.
 
     For each exercise of the stage (skipped ones, target 0, are left out):
-    `done_this_week` counts check-ins whose local date falls in the local week.
+    `done_this_week` counts check-ins whose local date falls in the local week, except
+    declined sessions, which are counted in `declined_this_week` and excuse one session
+    each: `remaining` is what is left of the target after both.
     `due_today_count` is 0 when today is not an allowed day (the partner's chosen
     days) or the target is met; otherwise what was left at the start of today is
     spread evenly over the allowed days left in the week, today included, rounding
@@ -188,14 +199,19 @@ def homework(
 
     done_week: dict[str, int] = dict.fromkeys(wanted, 0)
     done_today: dict[str, int] = dict.fromkeys(wanted, 0)
+    declined_week: dict[str, int] = dict.fromkeys(wanted, 0)
+    declined_today: dict[str, int] = dict.fromkeys(wanted, 0)
     for record in checkins:
         if record.exercise not in wanted:
             continue
         day = local_date(record.occurred_at, tz)
         if week.contains(day):
-            done_week[record.exercise] += 1
+            week_count, today_count = (
+                (declined_week, declined_today) if record.declined else (done_week, done_today)
+            )
+            week_count[record.exercise] += 1
             if day == today:
-                done_today[record.exercise] += 1
+                today_count[record.exercise] += 1
 
     # Allowed days from today to Sunday, today included.
     days_left = sum(1 for d in range(today.weekday(), 7) if d in allowed_days)
@@ -203,14 +219,25 @@ def homework(
     for slug, target in wanted.items():
         if target == 0:
             continue
-        remaining = max(0, target - done_week[slug])
+        settled = done_week[slug] + declined_week[slug]
+        settled_today = done_today[slug] + declined_today[slug]
+        remaining = max(0, target - settled)
         due = 0
         if remaining and today.weekday() in allowed_days:
-            left_this_morning = max(0, target - (done_week[slug] - done_today[slug]))
+            left_this_morning = max(0, target - (settled - settled_today))
             share = math.ceil(left_this_morning / days_left)
-            due = min(max(0, share - done_today[slug]), remaining)
+            due = min(max(0, share - settled_today), remaining)
         items.append(
-            HomeworkItem(slug, target, done_week[slug], done_today[slug], remaining, due, due > 0)
+            HomeworkItem(
+                slug,
+                target,
+                done_week[slug],
+                done_today[slug],
+                remaining,
+                due,
+                due > 0,
+                declined_this_week=declined_week[slug],
+            )
         )
     return Homework(stage_index, today, week, tuple(items))
 
@@ -273,11 +300,14 @@ def _assess(
     """One partner's status and the criteria they do not meet yet (as sentences)."""
     unmet: list[str] = []
     window = criteria.mean_of_last
-    if len(records) < criteria.min_sessions:
+    # A declined session did not happen: it is not a session, has no ratings and says
+    # nothing about readiness. Its safety flags still count (below).
+    held = [r for r in records if not r.declined]
+    if len(held) < criteria.min_sessions:
         unmet.append(
-            f"{name} has logged {len(records)} of {criteria.min_sessions} sessions at this stage."
+            f"{name} has logged {len(held)} of {criteria.min_sessions} sessions at this stage."
         )
-    visible = [r.answers for r in records if r.answers is not None]
+    visible = [r.answers for r in held if r.answers is not None]
     means: dict[str, float | None] = {}
     for key in {**criteria.max_mean, **criteria.min_mean}:
         values: list[float] = []
@@ -306,6 +336,16 @@ def _assess(
                 f"{name}'s recent mean {key} is {_fmt(mean)}; "
                 f"this stage asks for {_fmt(bound)} or higher."
             )
+    for key, share in criteria.min_yes_share.items():
+        said = [a.get(key) for a in visible if isinstance(a.get(key), bool)]
+        said = said[-window:] if window else said
+        if not said:
+            unmet.append(f"{name} has not answered {key} at this stage yet.")
+        elif sum(1 for v in said if v) / len(said) < share:
+            unmet.append(
+                f"{name} answered yes to {key} in {sum(1 for v in said if v)} of "
+                f"{len(said)} recent sessions; this stage asks for at least {share:.0%}."
+            )
     ready: bool | None = None
     for answers in reversed(visible):  # the latest visible answer counts
         value = answers.get(READY_KEY)
@@ -321,7 +361,7 @@ def _assess(
             f"{name} raised a safety flag ({', '.join(sorted(flags))}) in a recent check-in; "
             "review it before moving on."
         )
-    status = PartnerStatus(len(records), means, ready, flags, not unmet)
+    status = PartnerStatus(len(held), means, ready, flags, not unmet)
     return status, unmet
 
 

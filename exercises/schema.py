@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from exercises.model import (
+    AUDIENCES,
+    DECLINED_KEY,
     EXERCISE_KINDS,
     FLAGS,
     QUESTION_TYPES,
@@ -249,7 +251,7 @@ def _label(data: object) -> str:
 
 _QUESTION_FIELDS = (
     "key", "type", "label", "required", "min", "max", "min_label", "max_label",
-    "options", "multiple", "max_length", "flag", "flag_at",
+    "options", "multiple", "max_length", "flag", "flag_at", "audience",
 )  # fmt: skip
 # Fields that only some question types may carry.
 _TYPE_FIELDS = {
@@ -276,9 +278,12 @@ def read_question(data: object, path: str, issues: Issues) -> Question:
     qtype = f.text("type")
     label = f.text("label", max_len=500)
     required = f.boolean("required", default=True)
+    audience = f.text("audience", required=False) or "all"
+    if audience not in AUDIENCES:
+        f.problem("audience", f"must be one of {', '.join(AUDIENCES)}")
     if qtype and qtype not in QUESTION_TYPES:
         f.problem("type", f"must be one of {', '.join(QUESTION_TYPES)}")
-        return Question(key, qtype, label, required)
+        return Question(key, qtype, label, required, audience=audience)
     for name, types in _TYPE_FIELDS.items():
         if qtype and f.has(name) and qtype not in types:
             f.problem(name, f"only {' and '.join(types)} questions have {name!r}")
@@ -303,18 +308,19 @@ def read_question(data: object, path: str, issues: Issues) -> Question:
             key, qtype, label, required, min=lo, max=hi,
             min_label=f.text("min_label", max_len=200),
             max_label=f.text("max_label", max_len=200),
-            flag=flag, flag_at=flag_at,
+            flag=flag, flag_at=flag_at, audience=audience,
         )  # fmt: skip
     if qtype == "choice":
         options = f.text_list("options", required=True)
         return Question(
             key, qtype, label, required,
             options=options, multiple=f.boolean("multiple", default=False),
+            audience=audience,
         )  # fmt: skip
     if qtype == "text":
         max_length = f.opt_integer("max_length", 1, TEXT_MAX_LENGTH)
-        return Question(key, qtype, label, required, max_length=max_length)
-    return Question(key, qtype, label, required, flag=flag)
+        return Question(key, qtype, label, required, max_length=max_length, audience=audience)
+    return Question(key, qtype, label, required, flag=flag, audience=audience)
 
 
 def read_form(data: object, path: str, issues: Issues) -> Form:
@@ -351,7 +357,7 @@ def parse_form(data: object) -> Form:
 _EXERCISE_FIELDS = (
     "slug", "version", "kind", "title", "summary", "instructions", "joint",
     "duration_minutes", "duration_range", "safety", "includes", "off_limits",
-    "initiator", "form", "sources",
+    "initiator", "form", "sources", "therapist_notes",
 )  # fmt: skip
 
 
@@ -396,6 +402,7 @@ def read_exercise(data: object, issues: Issues) -> Exercise:
         initiator=f.opt_text("initiator"),
         form=read_form(f.get("form"), "form", issues),
         sources=sources,
+        therapist_notes=_notes(f),
     )
 
 
@@ -406,8 +413,18 @@ _SAFETY_WORDS = (
     ("pain", "must say what to do if there is pain (mention 'pain')"),
     ("emergency", "must say that Tandem is not an emergency service (mention 'emergency')"),
 )
-# Safety questions a sensate-focus check-in must ask (PRODUCT.md "Content").
+# Safety questions a sensate-focus check-in must ask (PRODUCT.md "Content"); a solo
+# step (touching oneself) has no partner to feel pressured or unsafe with.
 _SENSATE_FOCUS_FLAGS = ("pain", "stop", "pressured", "unsafe")
+_SOLO_SENSATE_FOCUS_FLAGS = ("pain", "stop")
+
+
+def _notes(f: _Fields) -> str | None:
+    """Optional therapist-only guidance (markdown), never served to a partner."""
+    notes = f.text("therapist_notes", required=False, max_len=LONG_TEXT_MAX)
+    if f.has("therapist_notes") and not notes.strip():
+        f.problem("therapist_notes", "must not be empty (leave it out instead)")
+    return notes or None
 
 
 def check_exercise_content(exercise: Exercise, issues: Issues) -> None:
@@ -426,7 +443,8 @@ def check_exercise_content(exercise: Exercise, issues: Issues) -> None:
                 issues.append((name, "is required for sensate-focus exercises"))
         if not exercise.initiator:
             issues.append(("initiator", "is required for sensate-focus exercises"))
-        for flag in _SENSATE_FOCUS_FLAGS:
+        wanted = _SENSATE_FOCUS_FLAGS if exercise.joint else _SOLO_SENSATE_FOCUS_FLAGS
+        for flag in wanted:
             if flag not in exercise.form.flags:
                 issues.append(
                     ("form", f"a sensate-focus form must ask a question flagged {flag!r}")
@@ -434,6 +452,17 @@ def check_exercise_content(exercise: Exercise, issues: Issues) -> None:
         ready = exercise.form.get(READY_KEY)
         if ready is None or ready.type != "boolean":
             issues.append(("form", f"a sensate-focus form must ask the boolean {READY_KEY!r}"))
+    for i, question in enumerate(exercise.form):
+        # Privacy rule 4: "ready to move on" informs the therapist's decision only.
+        if question.key == READY_KEY and not question.therapist_only:
+            issues.append(
+                (f"form[{i}].audience", f"{READY_KEY!r} must be 'therapist' (privacy rule 4)")
+            )
+        # A declined session is information: it must never raise an alert or a hold.
+        if question.key == DECLINED_KEY and (question.type != "boolean" or question.flag):
+            issues.append((f"form[{i}]", f"{DECLINED_KEY!r} must be a boolean without a flag"))
+        if question.key == DECLINED_KEY and question.required:
+            issues.append((f"form[{i}].required", f"{DECLINED_KEY!r} must be optional"))
 
 
 def parse_exercise(data: object) -> Exercise:
@@ -446,12 +475,16 @@ def parse_exercise(data: object) -> Exercise:
 
 # --- programs ------------------------------------------------------------------------
 
-_PROGRAM_FIELDS = ("slug", "version", "title", "summary", "stages", "owner_id")
+_PROGRAM_FIELDS = (
+    "slug", "version", "title", "summary", "stages", "owner_id", "therapist_notes",
+)  # fmt: skip
 _STAGE_FIELDS = (
     "index", "title", "guidance", "exercises", "includes", "off_limits", "min_weeks", "criteria",
+    "therapist_notes",
 )  # fmt: skip
 _CRITERIA_FIELDS = (
     "min_sessions", "exercise", "max_mean", "min_mean", "mean_of_last", "require_ready",
+    "min_yes_share",
 )  # fmt: skip
 
 
@@ -474,6 +507,14 @@ def _read_means(f: _Fields, key: str) -> dict[str, float]:
     return out
 
 
+def _read_shares(f: _Fields, key: str) -> dict[str, float]:
+    shares = _read_means(f, key)
+    for k, v in shares.items():
+        if not 0 <= v <= 1:
+            f.issues.append((_at(f.at(key), k), "must be a share from 0 to 1"))
+    return shares
+
+
 def _read_criteria(data: object, path: str, issues: Issues) -> Criteria:
     f = _Fields(data, path, issues, _CRITERIA_FIELDS)
     exercise = f.opt_text("exercise")
@@ -486,6 +527,7 @@ def _read_criteria(data: object, path: str, issues: Issues) -> Criteria:
         min_mean=_read_means(f, "min_mean"),
         mean_of_last=f.opt_integer("mean_of_last", 1, 100),
         require_ready=f.boolean("require_ready", default=False),
+        min_yes_share=_read_shares(f, "min_yes_share"),
     )
 
 
@@ -513,6 +555,7 @@ def _read_stage(data: object, position: int, path: str, issues: Issues, mode: Pr
         off_limits=f.text_list("off_limits"),
         min_weeks=f.integer("min_weeks", 0, 52, default=1),
         criteria=None if criteria is None else _read_criteria(criteria, f.at("criteria"), issues),
+        therapist_notes=_notes(f),
     )
 
 
@@ -540,6 +583,7 @@ def read_program(data: object, issues: Issues, *, mode: ProgramMode) -> Program:
         summary=f.text("summary", required=mode == "catalog", max_len=1000),
         stages=stages,
         owner_id=owner if isinstance(owner, str) else None,
+        therapist_notes=_notes(f),
     )
 
 
@@ -588,6 +632,15 @@ def check_program_references(
                             f"no scale question {key!r} in this stage's exercises",
                         )
                     )
+        booleans = {q.key for form in forms for q in form if q.type == "boolean"}
+        for key in crit.min_yes_share:
+            if key not in booleans:
+                issues.append(
+                    (
+                        f"{cpath}.min_yes_share.{key}",
+                        f"no yes/no question {key!r} in this stage's exercises",
+                    )
+                )
         asks_ready = any(
             (q := form.get(READY_KEY)) is not None and q.type == "boolean" for form in forms
         )

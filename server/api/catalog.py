@@ -29,7 +29,8 @@ class Exercises(MethodView):
     @exercises_blp.paginate()
     def get(self, args: dict[str, str], pagination_parameters: Any) -> object:
         """Every exercise of the catalog (newest version of each)."""
-        return page_of(catalog.list_exercises(kind=args.get("kind")), pagination_parameters)
+        exercises = catalog.list_exercises(kind=args.get("kind"), viewer=current_user())
+        return page_of(exercises, pagination_parameters)
 
 
 @exercises_blp.route("/<slug>")
@@ -39,7 +40,7 @@ class ExerciseItem(MethodView):
     @exercises_blp.alt_response(404, description="No such exercise")
     def get(self, slug: str) -> object:
         """One exercise: instructions, safety notes, check-in form and sources."""
-        return catalog.get_exercise(slug=slug)
+        return catalog.get_exercise(slug=slug, viewer=current_user())
 
 
 @programs_blp.route("")
@@ -68,7 +69,7 @@ class Programs(MethodView):
     def post(self, body: dict[str, Any]) -> object:
         """Create a custom program from catalog exercises (visible only to its owner)."""
         row = catalog.create_custom_program(therapist=current_user(), data=body)
-        return catalog.program_view(row)
+        return catalog.program_view(row, current_user())
 
 
 @programs_blp.route("/<slug>")
@@ -78,4 +79,5 @@ class ProgramItem(MethodView):
     @programs_blp.alt_response(404, description="No such program, or not yours")
     def get(self, slug: str) -> object:
         """One program with its stages."""
-        return catalog.program_view(catalog.get_program_version(user=current_user(), slug=slug))
+        user = current_user()
+        return catalog.program_view(catalog.get_program_version(user=user, slug=slug), user)

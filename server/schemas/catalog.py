@@ -29,6 +29,15 @@ class QuestionSchema(Schema):
         },
     )
     flag_at = fields.Integer(allow_none=True, metadata={"description": "Scale threshold"})
+    audience = fields.String(
+        metadata={
+            "description": (
+                "Who reads the answer besides its author: 'all' (the default; the partner "
+                "too when shared with the couple) or 'therapist' (never the partner)"
+            ),
+            "enum": ["all", "therapist"],
+        }
+    )
 
 
 class ExerciseSchema(Schema):
@@ -47,6 +56,9 @@ class ExerciseSchema(Schema):
     initiator = fields.String(allow_none=True)
     form = fields.List(fields.Nested(QuestionSchema))
     sources = fields.List(fields.String())
+    therapist_notes = fields.String(
+        metadata={"description": "Markdown guidance for the therapist; never sent to a partner"}
+    )
 
 
 class ExerciseQueryArgsSchema(RequestSchema):
@@ -65,6 +77,11 @@ class CriteriaSchema(Schema):
     min_mean = fields.Dict(keys=fields.String(), values=fields.Float())
     mean_of_last = fields.Integer(allow_none=True, strict=True)
     require_ready = fields.Boolean()
+    min_yes_share = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        metadata={"description": "Yes/no question key -> least share of yes answers (0 to 1)"},
+    )
 
 
 class StageSchema(Schema):
@@ -76,6 +93,9 @@ class StageSchema(Schema):
     off_limits = fields.List(fields.String())
     min_weeks = fields.Integer()
     criteria = fields.Nested(CriteriaSchema, allow_none=True)
+    therapist_notes = fields.String(
+        metadata={"description": "Markdown guidance for the therapist; never sent to a partner"}
+    )
 
 
 class ProgramSchema(Schema):
@@ -86,6 +106,9 @@ class ProgramSchema(Schema):
     owner_id = fields.String(allow_none=True)
     custom = fields.Boolean(metadata={"description": "A therapist's own program"})
     stages = fields.List(fields.Nested(StageSchema))
+    therapist_notes = fields.String(
+        metadata={"description": "Markdown guidance for the therapist; never sent to a partner"}
+    )
 
 
 class StageCreateSchema(RequestSchema):

@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from exercises.catalog import Catalog, validate_program_dict
-from exercises.model import Exercise, Program
+from exercises.model import Exercise, Program, without_therapist_notes
 from exercises.schema import CatalogError
 from server.db import add_unique
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -99,19 +99,30 @@ def _latest(model: type[Any], *where: Any) -> Any:
     )
 
 
-def list_exercises(*, kind: str | None = None) -> list[dict[str, Any]]:
+def for_viewer(data: dict[str, Any], viewer: User | None) -> dict[str, Any]:
+    """An exercise or program as `viewer` may see it: `therapist_notes` (guidance for the
+    therapist, such as screening before joint exercises) only for therapists, never for
+    a partner. `viewer=None` is a trusted internal caller and sees everything."""
+    if viewer is None or viewer.role == THERAPIST:
+        return data
+    return without_therapist_notes(data)
+
+
+def list_exercises(*, kind: str | None = None, viewer: User | None = None) -> list[dict[str, Any]]:
+    """Every exercise at its newest version, as `viewer` may see it."""
     query = _latest(ExerciseVersion)
     if kind is not None:
         query = query.where(ExerciseVersion.kind == kind)
     rows = db.session.scalars(query.order_by(ExerciseVersion.kind, ExerciseVersion.slug))
-    return [row.data for row in rows]
+    return [for_viewer(row.data, viewer) for row in rows]
 
 
-def get_exercise(*, slug: str) -> dict[str, Any]:
+def get_exercise(*, slug: str, viewer: User | None = None) -> dict[str, Any]:
+    """One exercise at its newest version, as `viewer` may see it."""
     row = db.session.scalars(_latest(ExerciseVersion, ExerciseVersion.slug == slug)).first()
     if row is None:
         raise NotFound("No such exercise.")
-    return row.data
+    return for_viewer(row.data, viewer)
 
 
 def latest_exercises() -> dict[str, Exercise]:
@@ -126,8 +137,9 @@ def _visible_scopes(user: User) -> list[str]:
     return [CATALOG_SCOPE, user.id] if user.role == THERAPIST else [CATALOG_SCOPE]
 
 
-def program_view(row: ProgramVersion) -> dict[str, Any]:
-    return {**row.data, "custom": row.scope != CATALOG_SCOPE}
+def program_view(row: ProgramVersion, viewer: User | None = None) -> dict[str, Any]:
+    """A stored program as `viewer` may see it (see `for_viewer`)."""
+    return {**for_viewer(row.data, viewer), "custom": row.scope != CATALOG_SCOPE}
 
 
 def list_programs(*, user: User) -> list[dict[str, Any]]:
@@ -137,7 +149,7 @@ def list_programs(*, user: User) -> list[dict[str, Any]]:
             ProgramVersion.scope != CATALOG_SCOPE, ProgramVersion.slug
         )
     )
-    return [program_view(row) for row in rows]
+    return [program_view(row, user) for row in rows]
 
 
 def get_program_version(*, user: User, slug: str) -> ProgramVersion:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from exercises.model import DECLINED_KEY
 from exercises.program import CheckinRecord, local_date, suggest_advancement, targets, week_of
 from server.db import utcnow
 from server.extensions import db
@@ -32,6 +33,16 @@ def _stage_at(assignment: Assignment, instant: datetime) -> int:
         if event.to_stage is not None:
             stage = event.to_stage
     return stage
+
+
+def _declined(checkin: CheckIn) -> bool:
+    """A session one of the couple declined ("not tonight"), as the therapist may know it.
+
+    Declined sessions count neither as done nor against the partner. Of a `private`
+    check-in the therapist learns only that it happened (privacy rule 2), so a private
+    one counts as a session logged, as it always has.
+    """
+    return checkin.visibility != "private" and checkin.answers.get(DECLINED_KEY) is True
 
 
 def couple_progress(*, therapist: User, couple_id: str) -> dict[str, Any]:
@@ -92,6 +103,7 @@ def couple_progress(*, therapist: User, couple_id: str) -> dict[str, Any]:
                 occurred_at=c.occurred_at,
                 answers=None if c.visibility == "private" else c.answers,
                 flags=frozenset(c.flags),
+                declined=_declined(c),
             )
             for c in own
         ]
@@ -138,8 +150,12 @@ def _weeks(
         wanted = targets(program.stage(stage_index), assignment.overrides)
         rows = by_week.get(start, [])
         done: dict[str, int] = defaultdict(int)
+        declined: dict[str, int] = defaultdict(int)
         sums: dict[str, list[float]] = defaultdict(list)
         for checkin in rows:
+            if _declined(checkin):  # not done, not missed, no ratings
+                declined[checkin.exercise] += 1
+                continue
             done[checkin.exercise] += 1
             if checkin.visibility == "private":
                 continue
@@ -147,13 +163,18 @@ def _weeks(
                 value = checkin.answers.get(key)
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     sums[key].append(float(value))
-        slugs = list(wanted) + [s for s in done if s not in wanted]
+        slugs = list(wanted) + [s for s in {**done, **declined} if s not in wanted]
         weeks.append(
             {
                 "start": start,
                 "stage_index": stage_index,
                 "items": [
-                    {"exercise": slug, "done": done.get(slug, 0), "target": wanted.get(slug, 0)}
+                    {
+                        "exercise": slug,
+                        "done": done.get(slug, 0),
+                        "target": wanted.get(slug, 0),
+                        "declined": declined.get(slug, 0),
+                    }
                     for slug in slugs
                 ],
                 "means": {key: round(sum(v) / len(v), 2) for key, v in sorted(sums.items())},
@@ -210,30 +231,30 @@ def couple_summaries(couples: list[Couple]) -> dict[str, dict[str, Any]]:
         wanted = targets(
             frozen_program(assignment).stage(assignment.stage_index), assignment.overrides
         )
-        per_partner_target = sum(wanted.values())
         done = 0
+        expected = 0
         for partner in couple.partners:
             tz = ZoneInfo(partner.timezone)
             week = week_of(now, tz)
             counted: dict[str, int] = defaultdict(int)
+            excused: dict[str, int] = defaultdict(int)
             for checkin in recent.get(partner.id, []):
                 if week.contains(local_date(checkin.occurred_at, tz)):
-                    counted[checkin.exercise] += 1
-            own = sum(min(counted[slug], target) for slug, target in wanted.items())
+                    (excused if _declined(checkin) else counted)[checkin.exercise] += 1
+            # A declined session takes one off the target: saying no is not falling behind.
+            own_target = sum(max(0, t - excused[slug]) for slug, t in wanted.items())
+            own = sum(min(counted[slug], max(0, t - excused[slug])) for slug, t in wanted.items())
             done += own
+            expected += own_target
             summary["partners"].append(
                 {
                     "id": partner.id,
                     "name": partner.name,
-                    "adherence_this_week": (
-                        round(own / per_partner_target, 2) if per_partner_target else None
-                    ),
+                    "adherence_this_week": round(own / own_target, 2) if own_target else None,
                 }
             )
-        if per_partner_target and couple.partners:
-            summary["adherence_this_week"] = round(
-                done / (per_partner_target * len(couple.partners)), 2
-            )
+        if expected and couple.partners:
+            summary["adherence_this_week"] = round(done / expected, 2)
     for couple_id, count in open_alert_counts(ids).items():
         summaries[couple_id]["open_alerts"] = count
     return summaries

@@ -186,7 +186,7 @@ def test_seeding_is_idempotent_and_never_changes_a_stored_version(
         path.read_text().replace('title: "Speaker and listener"', 'title: "Speaker & listener"', 1)
     )
     lines = list(seed_catalog(load_catalog(edited)))
-    assert any("speaker-listener version 1 changed" in line for line in lines)
+    assert any("speaker-listener version 2 changed" in line for line in lines)
     stored = db.session.scalars(
         select(ExerciseVersion).where(ExerciseVersion.slug == "speaker-listener")
     ).all()
@@ -195,7 +195,7 @@ def test_seeding_is_idempotent_and_never_changes_a_stored_version(
     # A new version is added beside the old one, and becomes what the API serves.
     path.write_text(
         path.read_text().replace(
-            "- slug: speaker-listener\n  version: 1", "- slug: speaker-listener\n  version: 2", 1
+            "- slug: speaker-listener\n  version: 2", "- slug: speaker-listener\n  version: 3", 1
         )
     )
     list(seed_catalog(load_catalog(edited)))
@@ -204,7 +204,7 @@ def test_seeding_is_idempotent_and_never_changes_a_stored_version(
             select(ExerciseVersion.version).where(ExerciseVersion.slug == "speaker-listener")
         )
     )
-    assert versions == [1, 2]
+    assert versions == [2, 3]
     from server.services.catalog import get_exercise
 
     assert get_exercise(slug="speaker-listener")["title"] == "Speaker & listener"

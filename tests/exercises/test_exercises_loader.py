@@ -50,8 +50,13 @@ def unflag(exercise: dict[str, Any]) -> None:
         q.pop("flag_at", None)
 
 
+def program(data: Any) -> dict[str, Any]:
+    """The program a file holds: the course file holds several (a list)."""
+    return item(data, "sensate-focus-course") if isinstance(data, list) else data
+
+
 def stage0(change: Callable[[dict[str, Any]], object]) -> Callable[[Any], object]:
-    return lambda data: change(data["stages"][0])
+    return lambda data: change(program(data)["stages"][0])
 
 
 # (file, change, expected "item: field: message")
@@ -77,29 +82,29 @@ BROKEN: list[tuple[str, Callable[[Any], object], str]] = [
     (SF, sf1(lambda e: e.update(includes=["hands", "hands"])), "sf-1-nongenital-touch: includes[1]: duplicate entry 'hands'"),
     (SF, sf1(lambda e: e.update(form=[])), "sf-1-nongenital-touch: form: must have at least one question"),
     (SF, sf1(lambda e: e.update(form="anxiety")), "sf-1-nongenital-touch: form: must be a list of questions"),
-    (SF, question(5, max=0), "sf-1-nongenital-touch: form[5].max: must be greater than min"),
-    (SF, question(5, max=3, min=3), "sf-1-nongenital-touch: form[5].max: must be greater than min"),
-    (SF, question(5, min=0.5), "sf-1-nongenital-touch: form[5].min: must be a whole number"),
-    (SF, question(5, min_label=None), "sf-1-nongenital-touch: form[5].min_label: is required"),
-    (SF, question(6, flag="hurt"), "sf-1-nongenital-touch: form[6].flag: must be one of pain, distress, stop, pressured, unsafe"),
-    (SF, question(6, flag_at=11), "sf-1-nongenital-touch: form[6].flag_at: must be inside the scale (0 to 10)"),
-    (SF, question(6, flag_at=None), "sf-1-nongenital-touch: form[6].flag_at: is required when the question has a flag"),
-    (SF, question(5, flag_at=3), "sf-1-nongenital-touch: form[5].flag_at: needs a flag to raise"),
-    (SF, question(9, flag_at=1), "sf-1-nongenital-touch: form[9].flag_at: only scale questions have 'flag_at'"),
-    (SF, question(13, flag="distress"), "sf-1-nongenital-touch: form[13].flag: only scale and boolean questions have 'flag'"),
-    (SF, question(1, options=[]), "sf-1-nongenital-touch: form[1].options: must not be empty"),
-    (SF, question(1, options=["Me", "Me"]), "sf-1-nongenital-touch: form[1].options[1]: duplicate entry 'Me'"),
-    (SF, question(1, options=[True, False]), "sf-1-nongenital-touch: form[1].options[0]: must be a string"),
-    (SF, question(1, options=None), "sf-1-nongenital-touch: form[1].options: is required"),
-    (SF, question(4, type="yesno"), "sf-1-nongenital-touch: form[4].type: must be one of scale, boolean, choice, text"),
-    (SF, question(4, key="anxiety"), "sf-1-nongenital-touch: form[5].key: duplicate key 'anxiety' (also form[4])"),
-    (SF, question(4, key="Refocused"), "sf-1-nongenital-touch: form[4].key: must be lower-case letters, digits and underscores"),
-    (SF, question(13, max_length=6000), "sf-1-nongenital-touch: form[13].max_length: must be between 1 and 5000"),
-    (SF, question(4, options=["a"]), "sf-1-nongenital-touch: form[4].options: only choice questions have 'options'"),
-    (SF, question(4, required="no"), "sf-1-nongenital-touch: form[4].required: must be true or false"),
-    (SF, question(4, hint="x"), "sf-1-nongenital-touch: form[4].hint: unknown field"),
-    (SF, question(11, flag=None), "sf-1-nongenital-touch: form: a sensate-focus form must ask a question flagged 'unsafe'"),
-    (SF, question(12, key="ready"), "sf-1-nongenital-touch: form: a sensate-focus form must ask the boolean 'ready_to_move_on'"),
+    (SF, question(6, max=0), "sf-1-nongenital-touch: form[6].max: must be greater than min"),
+    (SF, question(6, max=3, min=3), "sf-1-nongenital-touch: form[6].max: must be greater than min"),
+    (SF, question(6, min=0.5), "sf-1-nongenital-touch: form[6].min: must be a whole number"),
+    (SF, question(6, min_label=None), "sf-1-nongenital-touch: form[6].min_label: is required"),
+    (SF, question(7, flag="hurt"), "sf-1-nongenital-touch: form[7].flag: must be one of pain, distress, stop, pressured, unsafe"),
+    (SF, question(7, flag_at=11), "sf-1-nongenital-touch: form[7].flag_at: must be inside the scale (0 to 10)"),
+    (SF, question(7, flag_at=None), "sf-1-nongenital-touch: form[7].flag_at: is required when the question has a flag"),
+    (SF, question(6, flag_at=3), "sf-1-nongenital-touch: form[6].flag_at: needs a flag to raise"),
+    (SF, question(14, flag_at=1), "sf-1-nongenital-touch: form[14].flag_at: only scale questions have 'flag_at'"),
+    (SF, question(18, flag="distress"), "sf-1-nongenital-touch: form[18].flag: only scale and boolean questions have 'flag'"),
+    (SF, question(2, options=[]), "sf-1-nongenital-touch: form[2].options: must not be empty"),
+    (SF, question(2, options=["Me", "Me"]), "sf-1-nongenital-touch: form[2].options[1]: duplicate entry 'Me'"),
+    (SF, question(2, options=[True, False]), "sf-1-nongenital-touch: form[2].options[0]: must be a string"),
+    (SF, question(2, options=None), "sf-1-nongenital-touch: form[2].options: is required"),
+    (SF, question(5, type="yesno"), "sf-1-nongenital-touch: form[5].type: must be one of scale, boolean, choice, text"),
+    (SF, question(5, key="anxiety"), "sf-1-nongenital-touch: form[6].key: duplicate key 'anxiety' (also form[5])"),
+    (SF, question(5, key="Refocused"), "sf-1-nongenital-touch: form[5].key: must be lower-case letters, digits and underscores"),
+    (SF, question(18, max_length=6000), "sf-1-nongenital-touch: form[18].max_length: must be between 1 and 5000"),
+    (SF, question(5, options=["a"]), "sf-1-nongenital-touch: form[5].options: only choice questions have 'options'"),
+    (SF, question(5, required="no"), "sf-1-nongenital-touch: form[5].required: must be true or false"),
+    (SF, question(5, hint="x"), "sf-1-nongenital-touch: form[5].hint: unknown field"),
+    (SF, question(16, flag=None), "sf-1-nongenital-touch: form: a sensate-focus form must ask a question flagged 'unsafe'"),
+    (SF, question(17, key="ready"), "sf-1-nongenital-touch: form: a sensate-focus form must ask the boolean 'ready_to_move_on'"),
     (JOURNAL, lambda data: item(data, "journal-body-kindness").update(joint=True), "journal-body-kindness: joint: journaling exercises are solo (joint: false)"),
     (JOURNAL, lambda data: unflag(item(data, "journal-body-kindness")), "journal-body-kindness: form: must include at least one safety question (one with a flag)"),
     (COURSE, stage0(lambda s: s["exercises"][0].update(exercise="nope")), "sensate-focus-course: stages[0].exercises[0].exercise: unknown exercise 'nope'"),
@@ -107,19 +112,19 @@ BROKEN: list[tuple[str, Callable[[Any], object], str]] = [
     (COURSE, stage0(lambda s: s["exercises"][1].update(per_week=15)), "sensate-focus-course: stages[0].exercises[1].per_week: must be between 1 and 14"),
     (COURSE, stage0(lambda s: s["exercises"].append({"exercise": "daily-appreciations", "per_week": 1})), "sensate-focus-course: stages[0].exercises[3].exercise: 'daily-appreciations' is already in this stage"),
     (COURSE, stage0(lambda s: s.update(exercises=[])), "sensate-focus-course: stages[0].exercises: must not be empty"),
-    (COURSE, lambda data: data["stages"][1].update(index=3), "sensate-focus-course: stages[1].index: must be 2 (stages are numbered from 1, in order)"),
+    (COURSE, lambda data: program(data)["stages"][1].update(index=3), "sensate-focus-course: stages[1].index: must be 2 (stages are numbered from 1, in order)"),
     (COURSE, stage0(lambda s: s.update(min_weeks=-1)), "sensate-focus-course: stages[0].min_weeks: must be between 0 and 52"),
     (COURSE, stage0(lambda s: s.pop("guidance")), "sensate-focus-course: stages[0].guidance: is required"),
     (COURSE, stage0(lambda s: s["criteria"].update(max_mean={"reflection": 3})), "sensate-focus-course: stages[0].criteria.max_mean.reflection: no scale question 'reflection' in this stage's exercises"),
     (COURSE, stage0(lambda s: s["criteria"].update(max_mean={"anxiety": "low"})), "sensate-focus-course: stages[0].criteria.max_mean.anxiety: must be a number"),
     (COURSE, stage0(lambda s: s["criteria"].update(exercise="speaker-listener")), "sensate-focus-course: stages[0].criteria.exercise: 'speaker-listener' is not one of this stage's exercises"),
     (COURSE, stage0(lambda s: s["criteria"].update(sessions=3)), "sensate-focus-course: stages[0].criteria.sessions: unknown field"),
-    (COURSE, lambda data: data.update(owner_id="u1"), "sensate-focus-course: owner_id: catalog programs have no owner"),
-    (COURSE, lambda data: data.pop("version"), "sensate-focus-course: version: is required"),
-    (COURSE, lambda data: data.update(stages=[]), "sensate-focus-course: stages: must not be empty"),
+    (COURSE, lambda data: program(data).update(owner_id="u1"), "sensate-focus-course: owner_id: catalog programs have no owner"),
+    (COURSE, lambda data: program(data).pop("version"), "sensate-focus-course: version: is required"),
+    (COURSE, lambda data: program(data).update(stages=[]), "sensate-focus-course: stages: must not be empty"),
     (FOUNDATIONS, stage0(lambda s: s["criteria"].update(require_ready=True)), "communication-foundations: stages[0].criteria.require_ready: no exercise in this stage asks 'ready_to_move_on'"),
     (COMM, lambda data: data.append({**item(data, "speaker-listener")}), "speaker-listener: slug: duplicate exercise slug; first defined in"),
-    (COMM, lambda data: data.append(42), "item #6: must be a mapping of fields"),
+    (COMM, lambda data: data.append(42), "item #7: must be a mapping of fields"),
 ]  # fmt: skip
 
 
@@ -164,9 +169,9 @@ def test_duplicate_slug_across_files(seed_copy: Path, edit: Edit) -> None:
 
 def test_a_broken_exercise_is_reported_once(seed_copy: Path, edit: Edit) -> None:
     # Programs use sf-1; they must not add "unknown exercise" noise for it.
-    edit(SF, question(5, max=0))
+    edit(SF, question(6, max=0))
     assert [str(p) for p in check_catalog(seed_copy)] == [
-        f"{seed_copy / SF}: sf-1-nongenital-touch: form[5].max: must be greater than min"
+        f"{seed_copy / SF}: sf-1-nongenital-touch: form[6].max: must be greater than min"
     ]
 
 
@@ -213,7 +218,7 @@ def test_missing_directory(tmp_path: Path) -> None:
 
 
 def test_all_problems_are_reported_at_once(seed_copy: Path, edit: Edit) -> None:
-    edit(SF, question(5, max=0))
+    edit(SF, question(6, max=0))
     edit(SF, sf1(lambda e: e.update(colour="red")))
     edit(JOURNAL, lambda data: item(data, "journal-desire-map").pop("safety"))
     edit(COURSE, stage0(lambda s: s["exercises"][1].update(exercise="nope")))
@@ -223,7 +228,7 @@ def test_all_problems_are_reported_at_once(seed_copy: Path, edit: Edit) -> None:
     rendered = [str(p) for p in caught.value.problems]
     assert len(rendered) == 5, rendered
     expected_fragments = [
-        "sf-1-nongenital-touch: form[5].max: must be greater than min",
+        "sf-1-nongenital-touch: form[6].max: must be greater than min",
         "sf-1-nongenital-touch: colour: unknown field",
         "journal-desire-map: safety: is required",
         "sensate-focus-course: stages[0].exercises[1].exercise: unknown exercise 'nope'",
@@ -240,8 +245,8 @@ def test_main_reports_and_exits(
 ) -> None:
     assert main([str(seed_copy)]) == 0
     assert "ok" in capsys.readouterr().out
-    edit(SF, question(5, max=0))
+    edit(SF, question(6, max=0))
     assert main([str(seed_copy)]) == 1
     err = capsys.readouterr().err
-    assert "form[5].max: must be greater than min" in err
+    assert "form[6].max: must be greater than min" in err
     assert "1 problem(s)" in err

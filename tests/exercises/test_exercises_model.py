@@ -182,7 +182,7 @@ def test_exercise_dict_has_the_api_fields(catalog: Catalog) -> None:
     assert by_key["pressured"] == {
         "key": "pressured",
         "type": "boolean",
-        "label": "Did you feel pressured to do anything you did not want to do?",
+        "label": "Did your partner pressure you into anything you did not want to do?",
         "required": True,
         "flag": "pressured",
     }
@@ -196,6 +196,7 @@ def test_program_dict_has_the_api_fields(catalog: Catalog) -> None:
     assert stage["index"] == 1
     assert stage["exercises"][0] == {"exercise": "sf-1-nongenital-touch", "per_week": 3}
     assert stage["criteria"]["max_mean"] == {"anxiety": 4.0}
+    assert stage["criteria"]["min_yes_share"] == {"refocused": 0.5}
 
 
 def test_stored_program_with_problems_raises() -> None:

@@ -202,7 +202,7 @@ def test_homework_shape() -> None:
     assert data["week"] == {"start": "2026-03-09", "end": "2026-03-15"}
     assert data["items"][0] == {
         "exercise": "touch", "per_week": 3, "done_this_week": 0, "done_today": 0,
-        "remaining": 3, "due_today_count": 1, "due_today": True,
+        "remaining": 3, "due_today_count": 1, "due_today": True, "declined_this_week": 0,
     }  # fmt: skip
 
 
@@ -530,12 +530,15 @@ def test_min_mean_criteria() -> None:
 
 def test_catalog_course_suggestion_end_to_end(catalog: Catalog) -> None:
     course = catalog.program("sensate-focus-course")
-    answers = {"anxiety": 2, "pain": 0, "ready_to_move_on": True}
+    answers = {"anxiety": 2, "pain": 0, "refocused": True, "ready_to_move_on": True}
     records = [
         rec("sf-1-nongenital-touch", STARTED + timedelta(days=2 * i + 1), answers) for i in range(4)
     ]
+    stage = 1 + next(
+        i for i, s in enumerate(course.stages) if "sf-1-nongenital-touch" in s.exercise_slugs
+    )
     result = suggest_advancement(
-        course, 1, {"A": records, "B": records}, started_at=STARTED, now=LATER
+        course, stage, {"A": records, "B": records}, started_at=STARTED, now=LATER
     )
     assert result.action == "advance", result.reasons
     last = len(course.stages)
