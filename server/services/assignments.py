@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from exercises.model import Program
+from exercises.model import Program, without_therapist_notes
 from exercises.program import local_date
 from server.crypto import cipher
 from server.db import is_id, utcnow
@@ -430,6 +430,8 @@ def assignment_view(assignment: Assignment, *, viewer: User, therapist_id: str) 
     """
     program = frozen_program_data(assignment)
     is_therapist = viewer.is_therapist
+    if not is_therapist:  # guidance for the therapist (screening, medical checks) only
+        program = without_therapist_notes(program)
     view: dict[str, Any] = {
         "id": assignment.id,
         "couple_id": assignment.couple_id,

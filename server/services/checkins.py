@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from exercises.forms import flags_from_answers, validate_answers
+from exercises.forms import flags_from_answers, partner_hidden_keys, validate_answers
 from exercises.model import Exercise
 from exercises.program import local_date
 from server.crypto import cipher
@@ -292,10 +292,10 @@ def _decrypted(checkin: CheckIn) -> tuple[dict[str, Any], str | None]:
     return answers, reflection
 
 
-def _safety_keys(checkin: CheckIn, exercises: dict[str, Any]) -> set[str]:
-    """Answers that could reveal a safety flag (questions that raise one)."""
-    form = exercises.get(checkin.exercise, {}).get("form", [])
-    return {q["key"] for q in form if q.get("flag")}
+def _safety_keys(checkin: CheckIn, exercises: dict[str, Any]) -> frozenset[str]:
+    """Answers the partner never reads: those that could reveal a safety flag, and the
+    therapist-only ones such as "ready to move on" (privacy rule 4)."""
+    return partner_hidden_keys(exercises.get(checkin.exercise, {}).get("form", []))
 
 
 def sees_content(checkin: CheckIn, viewer: User) -> bool:
@@ -315,7 +315,7 @@ def checkin_view(
     - the therapist: everything, except answers and reflection of a `private` one;
       safety flags always;
     - the partner (only `couple` ones): answers and reflection, but never flags, nor
-      the answers that raise them (privacy rule 4).
+      the answers that raise them, nor therapist-only answers (privacy rule 4).
     """
     view: dict[str, Any] = {
         "id": checkin.id,

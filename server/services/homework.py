@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from exercises.model import DECLINED_KEY
 from exercises.program import CheckinRecord, homework, local_date, week_of, week_window_utc
 from server.db import utcnow
 from server.extensions import db
@@ -59,14 +60,22 @@ def homework_for(*, partner: User) -> dict[str, Any]:
     held = not is_running(assignment)
     start, end = week_window_utc(week, tz)
     rows = db.session.execute(
-        select(CheckIn.exercise, CheckIn.occurred_at).where(
+        select(CheckIn.exercise, CheckIn.occurred_at, CheckIn.answers).where(
             CheckIn.author_id == partner.id,
             CheckIn.assignment_id == assignment.id,
             CheckIn.occurred_at >= start,
             CheckIn.occurred_at < end,
         )
     )
-    records = [CheckinRecord(exercise=r.exercise, occurred_at=r.occurred_at) for r in rows]
+    # The partner's own check-ins: a session they recorded as declined is not "done".
+    records = [
+        CheckinRecord(
+            exercise=r.exercise,
+            occurred_at=r.occurred_at,
+            declined=r.answers.get(DECLINED_KEY) is True,
+        )
+        for r in rows
+    ]
     result = homework(
         program,
         assignment.stage_index,
