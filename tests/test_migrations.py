@@ -21,6 +21,7 @@ from server.extensions import db
 from server.services.catalog import loaded_catalog, seed_catalog
 from tests.conftest import make_app
 from tests.factories import SF_CALM, Api, assign, checkin_body
+from tests.live import live_server
 
 
 def _diff(app: Flask) -> list[object]:
@@ -121,3 +122,40 @@ def test_0005_replaces_unkeyed_fingerprints_and_retries_still_match(
         assert again.status_code == 200, again.get_json()
         changed = {**body, "reflection": "Not what I wrote."}
         assert api.call("POST", "/api/v1/checkins", a, json=changed).status_code == 409
+
+
+def test_0005_runs_when_tandem_serve_starts(tmp_path: Path) -> None:
+    """The operator's path: an instance whose database is at 0004 with unkeyed hashes,
+    upgraded by `tandem serve` at start (two gunicorn workers); a phone's offline retry
+    of an old check-in then answers 200, a changed one 409."""
+    instance = tmp_path / "instance"
+    app = make_app(instance, f"sqlite:///{instance / 'tandem.sqlite3'}")
+    with app.app_context():
+        upgrade()
+        list(seed_catalog(loaded_catalog()))
+        db.session.commit()
+    api = Api(app.test_client())
+    t = api.therapist()
+    couple, a, _ = api.couple_with_partners(t)
+    aid = assign(api, t, couple["id"])["id"]
+    body = checkin_body(aid, answers={**SF_CALM, "reflection": "Slow."}, reflection="Tender.")
+    assert api.call("POST", "/api/v1/checkins", a, json=body).status_code == 201
+    with app.app_context():
+        downgrade(revision="0004")
+        db.session.execute(
+            text("UPDATE checkins SET body_hash = :h WHERE id = :id"),
+            {"h": _unkeyed_hash(body), "id": body["id"]},
+        )
+        db.session.commit()
+        db.engine.dispose()
+
+    with live_server(instance, workers=2) as server:
+        same = server.json("POST", "/api/v1/checkins", body, token=a.access_token)
+        changed = {**body, "reflection": "Not what I wrote."}
+        other = server.json("POST", "/api/v1/checkins", changed, token=a.access_token)
+    assert same[0] == 200, (same, server.output)
+    assert same[1]["reflection"] == "Tender."
+    assert other[0] == 409, other
+    with app.app_context():
+        stored = db.session.execute(text("SELECT body_hash FROM checkins")).scalars().all()
+    assert stored != [_unkeyed_hash(body)] and len(stored) == 1
