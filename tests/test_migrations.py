@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from cryptography.fernet import Fernet
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, make_url, text
@@ -100,9 +101,11 @@ def test_0005_replaces_unkeyed_fingerprints_and_retries_still_match(
         checkin_body(aid, answers={**SF_CALM, "pain": 6}, flags={"pain": True}),
         checkin_body(aid, exercise="journal-touch-reflection", answers={"distress": 1}),
     ]
-    for body in sent:
+    # and one whose text was encrypted with a key no longer configured
+    lost = checkin_body(aid, reflection="Written under a key since lost.")
+    for body in [*sent, lost]:
         assert api.call("POST", "/api/v1/checkins", a, json=body).status_code == 201
-    old = {body["id"]: _unkeyed_hash(body) for body in sent}
+    old = {body["id"]: _unkeyed_hash(body) for body in [*sent, lost]}
 
     with app.app_context():
         downgrade(revision="0004")
@@ -111,17 +114,25 @@ def test_0005_replaces_unkeyed_fingerprints_and_retries_still_match(
                 text("UPDATE checkins SET body_hash = :h WHERE id = :id"),
                 {"h": unkeyed, "id": checkin_id},
             )
+        foreign = Fernet(Fernet.generate_key()).encrypt(b'{"reflection": "x"}').decode()
+        db.session.execute(
+            text("UPDATE checkins SET text_encrypted = :t WHERE id = :id"),
+            {"t": foreign, "id": lost["id"]},
+        )
         db.session.commit()
         upgrade()
         stored = dict(db.session.execute(text("SELECT id, body_hash FROM checkins")).all())
     assert set(stored) == set(old)
     assert not set(stored.values()) & set(old.values())
+    assert stored[lost["id"]] == "unverifiable"
 
     for body in sent:
         again = api.call("POST", "/api/v1/checkins", a, json=body)
         assert again.status_code == 200, again.get_json()
         changed = {**body, "reflection": "Not what I wrote."}
         assert api.call("POST", "/api/v1/checkins", a, json=changed).status_code == 409
+    # what cannot be checked is never taken for a retry (nor stored twice)
+    assert api.call("POST", "/api/v1/checkins", a, json=lost).status_code == 409
 
 
 def test_0005_runs_when_tandem_serve_starts(tmp_path: Path) -> None:
