@@ -114,13 +114,18 @@ def record_change(
         at=utcnow(),
     )
     assignment.events.append(event)
+    detail: dict[str, Any] = {"from_stage": from_stage, "to_stage": to_stage}
+    if action == "held":
+        # The system holds the program on a partner's flag. Kept out of that partner's
+        # own activity (their data export), where it would tell a hold from a pause.
+        detail["raised_by"], actor_id = actor_id, None
     record_event(
         actor_id=actor_id,
         action=f"assignment.{action}",
         object_type="assignment",
         object_id=assignment.id,
         couple_id=assignment.couple_id,
-        detail={"from_stage": from_stage, "to_stage": to_stage},
+        detail=detail,
     )
     # Every change (stage, pause, hold, targets) changes what is due: re-plan reminders.
     from server.services.reminders import replan_couple

@@ -11,6 +11,7 @@ needs normalising before the bytes are compared.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -85,13 +86,16 @@ def make_couple(api: Api, timezones: tuple[str, str], start_date: date) -> Coupl
     return Couple(t, c["id"], a, b, r.get_json()["id"])
 
 
-def normalized(api: Api, couple: Couple, partner: Actor, path: str) -> bytes:
-    r = api.call("GET", path.format(aid=couple.aid), partner)
-    assert r.status_code == 200, r.get_json()
-    body = r.data
+def normalize(body: bytes, couple: Couple) -> bytes:
     for raw, name in couple.names().items():
         body = body.replace(raw, name)
     return UUID.sub(b"<id>", body)
+
+
+def normalized(api: Api, couple: Couple, partner: Actor, path: str) -> bytes:
+    r = api.call("GET", path.format(aid=couple.aid), partner)
+    assert r.status_code == 200, r.get_json()
+    return normalize(r.data, couple)
 
 
 def views(api: Api, couple: Couple) -> dict[tuple[str, str], bytes]:
@@ -173,6 +177,21 @@ def test_a_safety_hold_looks_exactly_like_a_therapists_pause_to_both_partners(
     seen_held, seen_paused = views(api, held), views(api, paused)
     for key, body in seen_held.items():
         assert body == seen_paused[key], key
+
+    # Their data exports hold the same assignment, and no trace of a hold.
+    for who in ("flagger", "other"):
+        exports = [
+            api.call("GET", "/api/v1/me/export", getattr(couple, who)).get_json()
+            for couple in (held, paused)
+        ]
+        assignments = [
+            normalize(json.dumps(e["assignment"]).encode(), couple)
+            for e, couple in zip(exports, (held, paused), strict=True)
+        ]
+        assert assignments[0] == assignments[1], who
+        assert [a["action"] for a in exports[0]["activity"]] == [
+            a["action"] for a in exports[1]["activity"]
+        ]
 
     # And what they see is a plain pause, dated by each partner's own local day.
     for partner, partner_zone in zip((held.flagger, held.other), timezones, strict=True):
