@@ -15,6 +15,8 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,6 +38,7 @@ PARTNER_VIEWS = (
     "/api/v1/me/reminder-settings",
 )
 DAY_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+INSTANT = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 
 
 class Clock:
@@ -339,3 +342,99 @@ def test_resuming_lifts_the_hold_for_both(api: Api, app: Flask, couple: Couple) 
     }
     # The alert is still open: resuming is not reading it.
     assert len(api.call("GET", "/api/v1/alerts", couple.therapist).get_json()) == 1
+
+
+# --- through the real `tandem serve` (two gunicorn workers) --------------------------
+
+
+def test_through_the_real_server_a_hold_and_a_pause_look_alike(tmp_path: Path) -> None:
+    from server.seeding import DEMO_THERAPIST
+    from tests.factories import PASSWORD, unique_email
+    from tests.live import live_server, serve_env
+
+    instance = tmp_path / "instance"
+    env = serve_env(instance, TANDEM_RATELIMIT_ENABLED="0")
+    zones = ("Pacific/Pago_Pago", "Pacific/Kiritimati")
+    with live_server(instance, workers=2, demo=True, env=env) as server:
+
+        def ok(method: str, path: str, body: object = None, token: str | None = None) -> Any:
+            status, answer = server.json(method, path, body, token=token)
+            assert status in (200, 201), (path, status, answer)
+            return answer
+
+        t = ok(
+            "POST",
+            "/api/v1/auth/token",
+            {"email": DEMO_THERAPIST[0], "password": DEMO_THERAPIST[1]},
+        )
+        t = t["access_token"]
+        couples = []
+        for label in ("Held", "Paused"):
+            couple = ok("POST", "/api/v1/couples", {"label": label}, token=t)
+            tokens = []
+            for invite, zone in zip(couple["invites"], zones, strict=True):
+                joined = ok(
+                    "POST",
+                    f"/api/v1/invites/{invite['code']}/accept",
+                    {
+                        "email": unique_email(),
+                        "password": PASSWORD,
+                        "name": "Sam",
+                        "timezone": zone,
+                    },
+                )
+                tokens.append((joined["access_token"], joined["user"]["id"]))
+            start = (datetime.now(UTC) - timedelta(days=7)).date().isoformat()
+            assignment = ok(
+                "POST",
+                f"/api/v1/couples/{couple['id']}/assignments",
+                {"program": "sensate-focus-course", "start_date": start},
+                token=t,
+            )
+            couples.append((couple["id"], assignment["id"], tokens))
+
+        (held_id, held_aid, held_tokens), (paused_id, paused_aid, paused_tokens) = couples
+        occurred = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
+        occurred_at = occurred.isoformat().replace("+00:00", "Z")
+        for aid, (token, _), flags in (
+            (held_aid, held_tokens[0], {"unsafe": True}),
+            (paused_aid, paused_tokens[0], {}),
+        ):
+            body = checkin_body(aid, answers=dict(SF_CALM), occurred_at=occurred_at, flags=flags)
+            ok("POST", "/api/v1/checkins", body, token=token)
+        ok("POST", f"/api/v1/assignments/{paused_aid}/pause", token=t)
+        days = {zone: datetime.now(ZoneInfo(zone)).date().isoformat() for zone in zones}
+        alerts = ok("GET", "/api/v1/alerts", token=t)
+        for alert in alerts:
+            if alert["couple_id"] == held_id:
+                ok("POST", f"/api/v1/alerts/{alert['id']}/ack", token=t)
+
+        def seen(couple_id: str, aid: str, tokens: list[tuple[str, str]]) -> list[bytes]:
+            names = {couple_id: "<couple>", aid: "<assignment>", tokens[0][1]: "<flagger>"}
+            names[tokens[1][1]] = "<other>"
+            out = []
+            for token, _ in tokens:
+                for path in PARTNER_VIEWS:
+                    status, _, raw = server.request(
+                        "GET", path.format(aid=aid), headers={"Authorization": f"Bearer {token}"}
+                    )
+                    assert status == 200, (path, raw)
+                    for value, name in names.items():
+                        raw = raw.replace(value.encode(), name.encode())
+                    # Instants (the assignment's creation) differ by the real clock here;
+                    # local days do not, and stay compared.
+                    out.append(INSTANT.sub(b"<instant>", UUID.sub(b"<id>", raw)))
+            return out
+
+        assert seen(held_id, held_aid, held_tokens) == seen(paused_id, paused_aid, paused_tokens)
+        for (token, _), zone in zip(held_tokens, zones, strict=True):
+            view = ok("GET", f"/api/v1/assignments/{held_aid}", token=token)
+            assert view["status"] == "paused"
+            assert [h["action"] for h in view["history"]] == ["assigned", "paused"]
+            assert view["history"][-1]["at"] in (
+                days[zone],
+                datetime.now(ZoneInfo(zone)).date().isoformat(),
+            )
+        therapist_view = ok("GET", f"/api/v1/assignments/{held_aid}", token=t)
+        assert therapist_view["on_hold"] is True
+        assert therapist_view["history"][-1]["action"] == "held"
