@@ -18,6 +18,13 @@ Decisions (issue 5, "Known traps"):
   slow pass from overlapping the next.
 * **First run at start-up**, not one interval later, so a restarted worker catches up
   at once.
+* **A failing job backs off and logs once.** When a run fails (the database went
+  away), the next runs are skipped for the job's interval, then twice that, and so on
+  up to `BACKOFF_CAP` seconds (at least the interval); the first failure is logged,
+  the rest of the streak only at DEBUG, and the first success after it says how many
+  runs failed. An expected failure (`Job.describe_failure` gives it a line) is logged
+  without a traceback. Nothing is lost meanwhile: the outbox keeps every row, and rows
+  claimed by a pass cut short come back after their lease.
 * **SIGTERM/SIGINT**: the handler only sets an event; a watcher thread shuts the
   scheduler down with `wait=True` (a running pass finishes and records its outcomes),
   then `run_worker` returns 0. A second signal meanwhile kills the process at once.
@@ -49,26 +56,92 @@ log = logging.getLogger(__name__)
 # None: a late run still runs (once, coalesced). See the module docstring.
 MISFIRE_GRACE_TIME: int | None = None
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A failing job waits at most this long between attempts (see the module docstring).
+BACKOFF_CAP = 300.0
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A function the worker runs every `seconds`; its return value is logged."""
+    """A function the worker runs every `seconds`; its return value is logged.
+
+    `describe_failure` names expected failures (e.g. "database unavailable: ...") in
+    one line; for those no traceback is logged. None for any other exception.
+    """
 
     name: str
     func: Callable[[], object]
     seconds: float
+    describe_failure: Callable[[BaseException], str | None] | None = None
 
 
-def run_job(job: Job) -> None:
-    """Run one job and log its report (or its exception, once, with the traceback)."""
-    started = time.monotonic()
+@dataclass(slots=True)
+class Backoff:
+    """When a failing job may run again: `interval` after the first failure, then
+    twice as long after each further one, at most `cap`. Times come in as arguments."""
+
+    interval: float
+    cap: float
+    failures: int = 0
+    not_before: float = float("-inf")
+
+    @classmethod
+    def for_job(cls, job: Job) -> Backoff:
+        return cls(interval=job.seconds, cap=max(job.seconds, min(BACKOFF_CAP, 8 * job.seconds)))
+
+    def ready(self, now: float) -> bool:
+        return now >= self.not_before
+
+    def failed(self, now: float) -> float:
+        """Record a failure at `now`; the delay before the next attempt."""
+        self.failures += 1
+        delay = min(self.cap, self.interval * 2.0 ** min(self.failures - 1, 32))
+        self.not_before = now + delay
+        return delay
+
+    def succeeded(self) -> int:
+        """Record a success; how many runs had failed in a row before it."""
+        failures, self.failures, self.not_before = self.failures, 0, float("-inf")
+        return failures
+
+
+def run_job(
+    job: Job, backoff: Backoff | None = None, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """Run one job and log its report. A failure is logged once per streak (with the
+    traceback unless the job describes it) and, with `backoff`, delays the next runs."""
+    started = clock()
+    if backoff is not None and not backoff.ready(started):
+        return
     try:
         result = job.func()
-    except Exception:
-        log.exception("worker: job %s failed after %.2fs", job.name, time.monotonic() - started)
+    except Exception as exc:
+        elapsed = clock() - started
+        if backoff is None:
+            log.exception("worker: job %s failed after %.2fs", job.name, elapsed)
+            return
+        delay = backoff.failed(clock())
+        described = job.describe_failure(exc) if job.describe_failure else None
+        if backoff.failures > 1:
+            log.debug("worker: job %s failed again (%d in a row)", job.name, backoff.failures)
+        elif described:
+            log.error(
+                "worker: job %s failed: %s; backing off (next attempt in %gs)",
+                job.name,
+                described,
+                delay,
+            )
+        else:
+            log.exception(
+                "worker: job %s failed after %.2fs; backing off (next attempt in %gs)",
+                job.name,
+                elapsed,
+                delay,
+            )
         return
-    elapsed = time.monotonic() - started
+    elapsed = clock() - started
+    failed_before = backoff.succeeded() if backoff is not None else 0
+    if failed_before:
+        log.info("worker: job %s resumed after %d failed runs", job.name, failed_before)
     if result is None:
         log.info("worker: job %s done in %.2fs", job.name, elapsed)
     else:
@@ -102,7 +175,7 @@ def build_scheduler(jobs: Sequence[Job], *, first_run: datetime | None = None) -
         scheduler.add_job(
             run_job,
             IntervalTrigger(seconds=job.seconds, timezone=UTC),
-            args=(job,),
+            args=(job, Backoff.for_job(job)),
             id=job.name,
             name=job.name,
             next_run_time=start,

@@ -153,7 +153,7 @@ _DETAILS = {
 def handle_http_exception(error: HTTPException) -> Response:
     """Turn werkzeug's and webargs' HTTP errors into problem+json."""
     # An outage met outside the view (the commit, the rate limiter's after-request).
-    unavailable = outage(getattr(error, "original_exception", None))
+    unavailable = outage(error)
     if unavailable is not None:
         return unavailable
     status = error.code or 500
@@ -203,8 +203,10 @@ _OUTAGES: tuple[tuple[tuple[type[Exception], ...], str, str], ...] = (
 
 
 def outage(error: BaseException | None) -> Response | None:
-    """The 503 for an error that means a dependency is down, else None. Logs one line
-    (no traceback: the cause is outside the code)."""
+    """The 503 for an error that means a dependency is down (also when it was raised
+    outside the view and wrapped in a 500), else None. Logs one line (no traceback:
+    the cause is outside the code)."""
+    error = getattr(error, "original_exception", None) or error
     for kinds, code, detail in _OUTAGES:
         if isinstance(error, kinds):
             log.warning("%s: %s", code, _first_line(error))
@@ -216,6 +218,10 @@ def _first_line(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or getattr(error, "storage_error", None) or error
     text = str(cause).strip().splitlines()
     return f"{cause.__class__.__name__}: {text[0] if text else ''}"
+
+
+def handle_outage(error: Exception) -> Response:
+    return outage(error) or handle_unexpected(error)
 
 
 def handle_unexpected(error: Exception) -> Response:
@@ -236,7 +242,3 @@ def init_app(app: Flask) -> None:
         for kind in kinds:
             app.register_error_handler(kind, handle_outage)
     app.register_error_handler(Exception, handle_unexpected)
-
-
-def handle_outage(error: Exception) -> Response:
-    return outage(error) or handle_unexpected(error)

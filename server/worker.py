@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from notifications.dispatch import DispatchReport, dispatch_until_empty
 from notifications.senders import FCMSender, LogSender, make_firebase_app
 from notifications.worker import Job, run_worker
 from server.db import utcnow
+from server.errors import DATABASE_UNAVAILABLE
 from server.extensions import db
 from server.services import reminders
 
@@ -64,6 +67,8 @@ def inactivity_pass(now: datetime | None = None) -> dict[str, int]:
 
 
 def _in_context(app: Flask, func: Any) -> Any:
+    """Each run of a job in its own app context and database session, removed after."""
+
     def run() -> object:
         with app.app_context():
             try:
@@ -74,17 +79,35 @@ def _in_context(app: Flask, func: Any) -> Any:
     return run
 
 
-def run(app: Flask) -> int:
-    """Run the reminder jobs until SIGTERM."""
+def describe_failure(error: BaseException) -> str | None:
+    """One line for a failure that is not a bug (the database went away), else None."""
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        cause = getattr(error, "orig", None) or error
+        lines = str(cause).strip().splitlines()
+        return f"database unavailable ({cause.__class__.__name__}: {lines[0] if lines else ''})"
+    return None
+
+
+PASSES = {"plan": plan_pass, "dispatch": dispatch_pass, "inactivity": inactivity_pass}
+EVERY = {"plan": PLAN_EVERY, "dispatch": DISPATCH_EVERY, "inactivity": INACTIVITY_EVERY}
+
+
+def run(
+    app: Flask,
+    *,
+    every: Mapping[str, float] | None = None,
+    stop_event: threading.Event | None = None,
+) -> int:
+    """Run the reminder jobs until SIGTERM (or `stop_event`). `every` (job name →
+    seconds) runs only those jobs at those intervals; by default all three at theirs."""
+    chosen = dict(every) if every is not None else EVERY
     jobs = [
-        Job("plan", _in_context(app, plan_pass), PLAN_EVERY),
-        Job("dispatch", _in_context(app, dispatch_pass), DISPATCH_EVERY),
-        Job("inactivity", _in_context(app, inactivity_pass), INACTIVITY_EVERY),
+        Job(name, _in_context(app, PASSES[name]), seconds, describe_failure)
+        for name, seconds in chosen.items()
     ]
     log.info(
-        "worker %s starting: plan every %ss, dispatch every %ss",
+        "worker %s starting: %s",
         worker_id(),
-        PLAN_EVERY,
-        DISPATCH_EVERY,
+        ", ".join(f"{job.name} every {job.seconds:g}s" for job in jobs),
     )
-    return run_worker(jobs)
+    return run_worker(jobs, stop_event=stop_event)

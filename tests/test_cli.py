@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from server.seeding import DEMO_PARTNERS, DEMO_THERAPIST
@@ -190,3 +191,97 @@ def test_keys_rotate_rekeys_checkin_fingerprints(
         assert len(rows) == 2
         for row in rows:
             assert row.body_hash == fingerprint_of_row(row)
+
+
+UNREACHABLE = "postgresql+psycopg://tandem:hunter2secret@127.0.0.1:1/none?connect_timeout=2"
+
+
+def _tandem(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    env.update(TANDEM_INSTANCE_PATH=str(tmp_path / "instance"), TANDEM_DATABASE_URL=database_url)
+    return subprocess.run(
+        [sys.executable, "-c", "from server.cli import main; main()", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("tandem:")]
+    assert len(lines) == 1, result.stderr
+    assert "TANDEM_DATABASE_URL" in lines[0]
+    assert "hunter2secret" not in result.stdout + result.stderr  # never the password
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "command", [("serve", "--port", "1"), ("db", "upgrade"), ("worker",), ("seed",)]
+)
+def test_an_unreachable_database_stops_start_up_with_one_line(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    line = _one_clear_line(_tandem(tmp_path, UNREACHABLE, *command))
+    assert "127.0.0.1:1/none" in line
+
+
+@pytest.mark.parametrize("command", [("serve", "--port", "1"), ("db", "upgrade")])
+def test_a_missing_database_stops_start_up_with_one_line(
+    tmp_path: Path, pg_url: str, command: tuple[str, ...]
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    missing = make_url(pg_url).set(
+        database=f"tandem_missing_{os.getpid()}", password="hunter2secret"
+    )
+    line = _one_clear_line(
+        _tandem(tmp_path, missing.render_as_string(hide_password=False), *command)
+    )
+    assert "does not exist" in line
+
+
+def test_a_sqlite_file_in_a_missing_folder_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    line = _one_clear_line(
+        _tandem(
+            tmp_path, f"sqlite:///{tmp_path / 'gone' / 'tandem.sqlite3'}", "serve", "--port", "1"
+        )
+    )
+    assert "unable to open database file" in line
+
+
+def test_serve_and_worker_run_outside_the_cli_app_context() -> None:
+    """Flask's CLI group pushes an app context around every command registered on
+    `app.cli`; the long-running ones must not be there (issue 9, defect 1)."""
+    from server import cli
+
+    registered: list[str] = []
+
+    class Recorder:
+        def add_command(self, command: object) -> None:
+            registered.append(getattr(command, "name", ""))
+
+    class FakeApp:
+        cli = Recorder()
+
+    cli.register_commands(FakeApp())  # type: ignore[arg-type]
+    assert "serve" not in registered and "worker" not in registered
+    assert "seed" in registered
+
+
+def test_redact_takes_secrets_out_of_access_log_fields() -> None:
+    from server.cli import redact
+
+    assert (
+        redact('"POST /api/v1/invites/K7QP-XW2M/accept HTTP/1.1"')
+        == '"POST /api/v1/invites/***/accept HTTP/1.1"'
+    )
+    assert redact("/app/verify?token=abc.def&page=2") == "/app/verify?token=***&page=2"
+    assert redact("https://x.test/portal/login?next=/portal/&email=a@b.test") == (
+        "https://x.test/portal/login?next=***&email=***"
+    )
+    assert redact("/api/v1/me/reminders?from=2026-03-01&to=2026-03-08") == (
+        "/api/v1/me/reminders?from=2026-03-01&to=2026-03-08"
+    )

@@ -19,7 +19,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.triggers.interval import IntervalTrigger
 
-from notifications.worker import Job, build_scheduler, run_worker
+from notifications.worker import Backoff, Job, build_scheduler, run_job, run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -234,3 +234,73 @@ def test_a_second_signal_kills_a_worker_stuck_in_a_job() -> None:
             child.kill()
             child.communicate()
     assert child.returncode == -signal.SIGTERM
+
+
+def test_backoff_doubles_from_the_interval_up_to_its_cap() -> None:
+    backoff = Backoff.for_job(Job("dispatch", noop, 30))
+    assert backoff.ready(0)
+    delays = [backoff.failed(now) for now in (0, 30, 90, 210, 450, 690)]
+    assert delays == [30, 60, 120, 240, 240, 240]  # at most 8 intervals, here 4 minutes
+    assert not backoff.ready(689) and not backoff.ready(929)
+    assert backoff.ready(930)
+    assert backoff.succeeded() == 6
+    assert backoff.ready(0) and backoff.failures == 0
+    # a job slower than the cap still waits at least its interval, never more than 5 min
+    assert Backoff.for_job(Job("plan", noop, 900)).cap == 900
+    assert Backoff.for_job(Job("inactivity", noop, 120)).cap == 300
+
+
+def test_a_failing_job_logs_once_backs_off_and_says_when_it_resumes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="notifications.worker")
+    now = [0.0]
+    runs: list[float] = []
+    outage = [True]
+
+    def dispatch() -> str:
+        runs.append(now[0])
+        if outage[0]:
+            raise ConnectionError("the database went away")
+        return "claimed=1"
+
+    job = Job(
+        "dispatch",
+        dispatch,
+        10,
+        describe_failure=lambda exc: (
+            f"database unavailable ({exc})" if isinstance(exc, ConnectionError) else None
+        ),
+    )
+    backoff = Backoff.for_job(job)
+    # the scheduler calls every 10 s; the back-off decides which calls run
+    for tick in range(0, 200, 10):
+        now[0] = float(tick)
+        if tick == 150:
+            outage[0] = False
+        run_job(job, backoff, clock=lambda: now[0])
+    assert runs == [0, 10, 30, 70, 150, 160, 170, 180, 190]
+    records = [r for r in caplog.records if r.name == "notifications.worker"]
+    failures = [r for r in records if "failed" in r.getMessage() and r.levelno >= logging.ERROR]
+    assert len(failures) == 1  # once per streak
+    assert failures[0].getMessage() == (
+        "worker: job dispatch failed: database unavailable (the database went away); "
+        "backing off (next attempt in 10s)"
+    )
+    assert failures[0].exc_info is None  # an expected failure: one line, no traceback
+    assert sum("failed again" in r.getMessage() for r in records) == 3  # only at DEBUG
+    assert [r.getMessage() for r in records if "resumed" in r.getMessage()] == [
+        "worker: job dispatch resumed after 4 failed runs"
+    ]
+
+
+def test_an_unexpected_failure_keeps_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="notifications.worker")
+
+    def broken() -> None:
+        raise KeyError("a bug")
+
+    job = Job("plan", broken, 60, describe_failure=lambda exc: None)
+    run_job(job, Backoff.for_job(job), clock=lambda: 0.0)
+    (record,) = [r for r in caplog.records if r.name == "notifications.worker"]
+    assert record.exc_info is not None and "backing off" in record.getMessage()
