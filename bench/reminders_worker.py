@@ -57,6 +57,7 @@ from notifications.dispatch import DispatchReport, dispatch_until_empty  # noqa:
 from notifications.senders import SDK_RETRY, FCMSender, fcm_endpoint_override  # noqa: E402
 from server import create_app  # noqa: E402
 from server.db import utcnow  # noqa: E402
+from server.extensions import db  # noqa: E402
 from server.services.reminders import SqlOutbox  # noqa: E402
 
 
@@ -207,27 +208,31 @@ def main() -> int:
     total = DispatchReport()
     passes = 0
     empty = 0
-    with app.app_context():
-        while empty < 3 and time.monotonic() < deadline:
-            # `dispatch_pass` is `dispatch_until_empty(SqlOutbox(), sender(), now=...,
-            # worker_id=...)` with the defaults (500, 500); the same call with a timed
-            # outbox (a SqlOutbox subclass) and the knobs.
-            report = dispatch_until_empty(
-                outbox,
-                app.extensions["tandem.sender"],
-                now=utcnow(),
-                worker_id=worker,
-                batch_size=args.batch_size or 500,
-                max_per_call=args.max_per_call or 500,
-            )
-            passes += 1
-            total += report
-            if report.claimed:
-                empty = 0
-                last_work = time.time()
-            else:
-                empty += 1
-                time.sleep(0.02)
+    while empty < 3 and time.monotonic() < deadline:
+        # One app context and session per pass, removed after it, as `tandem worker`
+        # runs its jobs (server/worker.py). `dispatch_pass` is `dispatch_until_empty(
+        # SqlOutbox(), sender(), now=..., worker_id=...)` with the defaults (500, 500);
+        # the same call with a timed outbox (a SqlOutbox subclass) and the knobs.
+        with app.app_context():
+            try:
+                report = dispatch_until_empty(
+                    outbox,
+                    app.extensions["tandem.sender"],
+                    now=utcnow(),
+                    worker_id=worker,
+                    batch_size=args.batch_size or 500,
+                    max_per_call=args.max_per_call or 500,
+                )
+            finally:
+                db.session.remove()
+        passes += 1
+        total += report
+        if report.claimed:
+            empty = 0
+            last_work = time.time()
+        else:
+            empty += 1
+            time.sleep(0.02)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(
         json.dumps(
