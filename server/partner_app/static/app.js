@@ -554,15 +554,25 @@ async function checkinCard(checkin, { showVisibility }) {
   const labels = Object.fromEntries(form.map((q) => [q.key, q]));
   const answers = Object.entries(checkin.answers || {}).filter(([, v]) => v !== null && v !== undefined);
   const who = { private: t("visPrivate"), therapist: t("visTherapist"), couple: t("visCouple") }[checkin.visibility];
+  const title = titles[checkin.exercise] || (await cached(`exercise:${checkin.exercise}`))?.title || checkin.exercise;
+  // Folded by default: a list of dates and titles, each opened with one tap.
   return h(
     "li",
     { class: "card checkin-card" },
-    h("h3", {}, titles[checkin.exercise] || (await cached(`exercise:${checkin.exercise}`))?.title || checkin.exercise),
-    h("p", { class: "sub" }, localTime(checkin.occurred_at), showVisibility ? ` · ${t("visibleTo", { who })}` : ""),
-    answers.length
-      ? h("dl", {}, answers.map(([k, v]) => [h("dt", {}, labels[k]?.label || k), h("dd", {}, answerText(labels[k], v))]))
-      : h("p", { class: "sub" }, t("noAnswers")),
-    checkin.reflection ? [h("h4", {}, t("reflectionLabel")), h("p", { class: "reflection" }, checkin.reflection)] : null,
+    h(
+      "details",
+      {},
+      h(
+        "summary",
+        {},
+        h("span", { class: "item-title" }, title),
+        h("span", { class: "sub" }, localTime(checkin.occurred_at), showVisibility ? ` · ${t("visibleTo", { who })}` : ""),
+      ),
+      answers.length
+        ? h("dl", {}, answers.map(([k, v]) => [h("dt", {}, labels[k]?.label || k), h("dd", {}, answerText(labels[k], v))]))
+        : h("p", { class: "sub" }, t("noAnswers")),
+      checkin.reflection ? [h("h4", {}, t("reflectionLabel")), h("p", { class: "reflection" }, checkin.reflection)] : null,
+    ),
   );
 }
 
