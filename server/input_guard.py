@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Flask, Request, request
+from flask import Flask, Request, Response, current_app, request
 from flask import json as flask_json
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
@@ -238,9 +238,36 @@ def printable(value: Any) -> Any:
     return value
 
 
+# A lone surrogate as a JSON escape (a quick filter; `_printable_json` decides).
+_LONE_ESCAPE = re.compile(
+    rb"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}",
+    re.IGNORECASE,
+)
+
+
+def _printable_data(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {printable(k): _printable_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable_data(v) for v in value]
+    return printable(value)
+
+
+def printable_json(response: Response) -> Response:
+    """JSON answers carry text stored before these checks as valid Unicode too: a lone
+    surrogate (which strict JSON decoders on phones refuse) becomes U+FFFD."""
+    if response.is_json and not response.is_streamed:
+        data = response.get_data()
+        if _LONE_ESCAPE.search(data):
+            body = _printable_data(json.loads(data))
+            response.set_data(current_app.json.dumps(body))
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Parse JSON bodies with `parse_json`, check every request before its view, and
     render every template value through `printable`."""
     app.request_class = GuardedRequest
     app.before_request(guard_request)
+    app.after_request(printable_json)
     app.jinja_options = {**app.jinja_options, "finalize": printable}
