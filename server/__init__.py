@@ -83,7 +83,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         render_item=render_item,
     )
     input_guard.init_app(app)  # before the rate limiter: garbage is refused uncounted
-    input_guard.init_app(app)  # before the rate limiter: garbage is refused uncounted
     limiter.init_app(app)
     crypto.init_app(app)
     auth.init_app(app)

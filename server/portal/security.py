@@ -17,7 +17,6 @@ from server.extensions import db
 from server.models import THERAPIST, LoginSession, User
 from server.portal import SESSION_IDLE
 from server.schemas.common import MAX_YEAR, MIN_YEAR, parse_ascii_int
-from server.schemas.common import MAX_YEAR, MIN_YEAR, parse_ascii_int
 from server.services.accounts import find_user_by_email, normalize_email
 from server.services.audit import record_event
 
