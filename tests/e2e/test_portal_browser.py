@@ -127,7 +127,7 @@ def test_therapist_reads_charts_acknowledges_an_alert_and_advances(
     # The couples list: the demo couple, with its alert, stage and this week's adherence.
     row = page.get_by_role("row").filter(has_text=DEMO_COUPLE_LABEL)
     expect(row).to_contain_text("Sensate focus: a full course")
-    expect(row).to_contain_text("Stage 1 of 5")
+    expect(row).to_contain_text("Stage 1 of 6")
     expect(row).to_contain_text("1 open")
     page.screenshot(path=shots / "02-couples.png", full_page=True)
 
@@ -172,7 +172,7 @@ def test_therapist_reads_charts_acknowledges_an_alert_and_advances(
     page.get_by_label("Why move on?").fill("Both calm and ready; back pain checked.")
     page.get_by_role("button", name="Move to stage 2").click()
     expect(page.get_by_text("Moved to the next stage.")).to_be_visible()
-    expect(page.locator("#program")).to_contain_text("Stage 2 of 5")
+    expect(page.locator("#program")).to_contain_text("Stage 2 of 6")
     history = page.locator(".timeline")
     expect(history).to_contain_text("Moved from stage 1 to stage 2")
     expect(history).to_contain_text("Both calm and ready; back pain checked.")

@@ -276,7 +276,7 @@ def test_couples_page_puts_couples_with_open_alerts_first(
     assert first < second
     assert "1 open" in page
     assert "Sensate focus: a full course" in page
-    assert "Stage 1 of 5" in page
+    assert "Stage 1 of 6" in page
 
 
 def test_couples_page_shows_this_weeks_adherence(
@@ -326,7 +326,7 @@ def test_couple_page_shows_program_charts_suggestion_and_history(
     check_in(api, world.client, aid, exercise="daily-appreciations", answers=APPRECIATION)
     sign_in(client, world.therapist)
     page = html(client.get(f"/portal/couples/{world.couple['id']}"))
-    assert "Stage 1 of 5" in page and "Touch for your own interest" in page
+    assert "Stage 1 of 6" in page and "Step 1: touch for your own interest" in page
     assert page.count('data-chart="adherence"') == 2
     assert page.count('data-chart="ratings"') == 2
     assert 'data-key="anxiety"' in page
@@ -358,7 +358,7 @@ def test_actions_change_the_assignment_and_land_in_the_history(
     )
     page = html(client.get(couple_page))
     assert "Moved to the next stage." in page
-    assert "Stage 2 of 5" in page
+    assert "Stage 2 of 6" in page
     assert "Moved from stage 1 to stage 2" in page and "Both calm." in page
 
     assert post(client, f"/portal/assignments/{aid}/pause", reason="Holiday").status_code == 303
@@ -431,6 +431,7 @@ def test_acknowledging_an_alert_does_not_resume_resuming_is_its_own_act(
         alerts_page,
     )
     assert resume_form, "the inbox offers resuming as its own act"
+    assert '<span class="badge alert">Safety hold</span>' in html(client.get("/portal/"))
     couple_page = html(client.get(f"/portal/couples/{world.couple['id']}"))
     assert "Safety hold" in couple_page
     assert "Acknowledging an alert does not resume exercises." in couple_page
