@@ -12,8 +12,10 @@ import json
 import os
 import re
 import signal
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ CHROMIUM_ARGS = [
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PASSWORD = "a long enough password"
+SHARED_NOTE = "I liked the slow start."
 # Chromium logs refused requests (401 before sign-in, 422 shown by field) and, offline,
 # the failed fetches the app expects; none of these is a fault of the page.
 EXPECTED_CONSOLE = re.compile(
@@ -256,7 +259,7 @@ def test_join_homework_offline_checkin_sent_once_guidance_and_sign_out(
         assert len(partner_checkins(server, token, couple["id"])) == 1
 
         # The service worker controls the page: the shell works offline from now on.
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
 
         # Offline, and the server stopped: a second check-in waits on the phone.
         context.set_offline(True)
@@ -404,9 +407,43 @@ def test_sign_out_with_unsent_check_ins_asks_first(server: LiveServer, browser: 
         assert len(partner_checkins(server, token, couple["id"])) == 1
 
 
+def share_a_checkin(server: LiveServer, email: str, password: str) -> dict[str, Any]:
+    """One check-in shared with the partner, answered through the API like a phone."""
+    status, tokens = server.json(
+        "POST", "/api/v1/auth/token", {"email": email, "password": password}
+    )
+    assert status == 200, tokens
+    token = tokens["access_token"]
+    status, homework = server.json("GET", "/api/v1/me/homework", token=token)
+    assert status == 200 and homework["items"], homework
+    slug = homework["items"][0]["exercise"]
+    status, exercise = server.json("GET", f"/api/v1/exercises/{slug}", token=token)
+    answers: dict[str, Any] = {}
+    for q in exercise["form"]:
+        if q["type"] == "scale":
+            answers[q["key"]] = q["min"]
+        elif q["type"] == "boolean":
+            answers[q["key"]] = False
+        elif q["type"] == "choice":
+            answers[q["key"]] = [q["options"][0]] if q.get("multiple") else q["options"][0]
+    body = {
+        "id": str(uuid.uuid4()),
+        "assignment_id": homework["assignment_id"],
+        "exercise": slug,
+        "occurred_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "answers": answers,
+        "visibility": "couple",
+        "reflection": SHARED_NOTE,
+    }
+    status, checkin = server.json("POST", "/api/v1/checkins", body, token=token)
+    assert status == 201, checkin
+    return dict(exercise)
+
+
 def test_demo_partner_sees_this_week_and_a_therapist_is_sent_to_the_portal(
     server: LiveServer, browser: Any, shots: Path
 ) -> None:
+    exercise = share_a_checkin(server, DEMO_PARTNERS[0][0], DEMO_PARTNERS[0][1])
     email, password, _, _ = DEMO_PARTNERS[1]
     with phone(browser) as (_, page):
         page.goto(f"{server.base_url}/app/")
@@ -424,6 +461,14 @@ def test_demo_partner_sees_this_week_and_a_therapist_is_sent_to_the_portal(
         shot(page, shots, "15-demo-check-in")
         page.get_by_role("button", name="Mine").tap()
         expect(page.get_by_role("heading", name="Shared with me")).to_be_visible()
+        # What the other partner shared: their note and answers, never a safety answer.
+        shared = page.locator("section[aria-labelledby=mine-shared] .checkin-card")
+        expect(shared).to_have_count(1)
+        shared.locator("summary").tap()
+        expect(shared).to_contain_text(SHARED_NOTE)
+        for question in exercise["form"]:
+            if question.get("flag") or question["key"] == "ready_to_move_on":
+                expect(shared).not_to_contain_text(question["label"])
         check_a11y(page, "demo mine")
         shot(page, shots, "16-demo-mine")
 
@@ -458,7 +503,7 @@ def test_the_service_worker_shows_a_push_discreetly(server: LiveServer, browser:
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in").tap()
         expect(page.get_by_role("heading", name="This week")).to_be_visible()
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
         page.evaluate(
             "window.pushes = []; document.addEventListener('app-push', e => pushes.push(e.detail))"
         )
@@ -486,5 +531,5 @@ def test_the_service_worker_shows_a_push_discreetly(server: LiveServer, browser:
                 "data": json.dumps(payload),
             },
         )
-        page.wait_for_function("window.pushes.length > 0")
+        page.wait_for_function("() => window.pushes.length > 0")
         assert page.evaluate("window.pushes") == [{"type": "push", **payload}]

@@ -231,6 +231,7 @@ async function signedIn() {
   if (response.body.role !== "client") return sendToPortal();
   state.me = response.body;
   await remember("me", state.me);
+  outbox.setUser(state.me.id);
   startOffline();
   return go("week", {}, { replace: true });
 }
@@ -834,6 +835,7 @@ async function boot() {
   if (!me) return go("signin", {}, { replace: true });
   state.me = me;
   await remember("me", me);
+  outbox.setUser(me.id);
   startOffline();
   return go("week", {}, { replace: true });
 }

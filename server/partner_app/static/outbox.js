@@ -11,17 +11,25 @@ const BASE_DELAY = 5_000;
 const MAX_DELAY = 5 * 60_000;
 let running = null;
 let timer = null;
+let user = null; // only the signed-in person's check-ins are shown and sent
+
 const listeners = new Set();
 
 export const onChange = (listener) => listeners.add(listener);
 const notify = (event) => listeners.forEach((listener) => listener(event));
 
+// Whose check-ins these are: a check-in kept on a shared phone is never sent (or
+// shown) under someone else's account.
+export function setUser(id) {
+  user = id;
+}
+
 export async function pending() {
-  return (await all("outbox")).sort((a, b) => a.created - b.created);
+  return (await all("outbox")).filter((i) => i.user === user).sort((a, b) => a.created - b.created);
 }
 
 export async function enqueue(body) {
-  const item = { key: body.id, body, created: Date.now(), attempts: 0, nextAt: 0, state: "waiting" };
+  const item = { key: body.id, user, body, created: Date.now(), attempts: 0, nextAt: 0, state: "waiting" };
   await put("outbox", item);
   notify({ type: "queued", item });
   return item;
@@ -95,6 +103,7 @@ async function backOff(item) {
 }
 
 export function start() {
+  if (!user) throw new Error("outbox.start() before setUser()");
   window.addEventListener("online", () => flush({ force: true }));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") flush();
