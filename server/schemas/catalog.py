@@ -119,6 +119,9 @@ class StageCreateSchema(RequestSchema):
     off_limits = fields.List(fields.String())
     min_weeks = fields.Integer(strict=True)
     criteria = fields.Nested(CriteriaSchema, allow_none=True)
+    therapist_notes = fields.String(
+        metadata={"description": "Guidance for yourself; never shown to a partner"}
+    )
 
 
 class ProgramCreateSchema(RequestSchema):
@@ -126,3 +129,6 @@ class ProgramCreateSchema(RequestSchema):
     title = fields.String(required=True)
     summary = fields.String()
     stages = fields.List(fields.Nested(StageCreateSchema), required=True)
+    therapist_notes = fields.String(
+        metadata={"description": "Guidance for yourself; never shown to a partner"}
+    )

@@ -79,6 +79,30 @@ def test_therapist_notes_reach_the_therapist_and_no_partner_route(  # type: igno
             assert not any(word in text for word in NOTES_WORDS), path
 
 
+def test_a_custom_programs_notes_stay_with_its_therapist(api: Api) -> None:
+    t = api.therapist()
+    c, a, _ = api.couple_with_partners(t)
+    stage = {
+        "title": "Touch",
+        "guidance": "Gently.",
+        "exercises": [{"exercise": "sf-1-nongenital-touch", "per_week": 2}],
+        "therapist_notes": "Stage note: ask Alex alone about the weekend.",
+    }
+    body = {"slug": "slow", "title": "Slow", "stages": [stage], "therapist_notes": "Program note"}
+    created = api.call("POST", "/api/v1/programs", t, json=body)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()[NOTES_FIELD] == "Program note"
+    aid = assign(api, t, c["id"], "slow")["id"]
+    mine = api.call("GET", f"/api/v1/assignments/{aid}", t).get_json()
+    assert mine["program"]["stages"][0][NOTES_FIELD].startswith("Stage note")
+    for path in (f"/api/v1/assignments/{aid}", "/api/v1/me/homework", "/api/v1/me/export"):
+        text = api.call("GET", path, a).get_data(as_text=True)
+        assert "Program note" not in text and "Stage note" not in text, path
+    blank = {**body, "slug": "blank", "therapist_notes": "  "}
+    r = api.call("POST", "/api/v1/programs", t, json=blank)
+    assert r.status_code == 422 and NOTES_FIELD in r.get_json()["errors"]
+
+
 def test_stopping_alone_raises_no_alert_and_no_hold(api: Api, couple) -> None:  # type: ignore[no-untyped-def]
     t, _, a, b, aid = couple
     info = {"stopped_early": True, "self_pressure": True, "genital_discomfort": True, "pain": 2}
