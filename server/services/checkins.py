@@ -37,7 +37,8 @@ CRISIS_GUIDANCE = {
     ),
     "pain": (
         "If something hurts, stop. Don't push through pain. If the pain is strong, lasts, or "
-        "comes back, talk to a doctor."
+        "comes back, talk to a doctor; for pain in the genitals or pelvis a pelvic-floor "
+        "physiotherapist can help too."
     ),
     "emergency": (
         "Tandem is not an emergency service. If you are in danger or might hurt yourself, "

@@ -128,7 +128,9 @@ def test_the_safety_stop_pressure_and_pain_still_alert_and_hold(  # type: ignore
     api: Api, couple, answers: dict[str, Any], flag: str
 ) -> None:
     t, _, a, b, aid = couple
-    check_in(api, a, aid, answers={**SF_CALM, "stopped_early": True, **answers})
+    created = check_in(api, a, aid, answers={**SF_CALM, "stopped_early": True, **answers})
+    # The in-app guidance shown where a flag is raised names a pelvic-floor physiotherapist.
+    assert "pelvic-floor physiotherapist" in created["safety"]["pain"]
     alerts = api.call("GET", "/api/v1/alerts", t).get_json()
     assert [set(alert["flags"]) for alert in alerts] == [{flag}]
     for partner in (a, b):
