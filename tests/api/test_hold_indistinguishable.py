@@ -26,7 +26,7 @@ from sqlalchemy import select
 import server.services.assignments as assignment_service
 from server.extensions import db
 from server.models import Reminder
-from server.worker import plan_pass
+from server.worker import inactivity_pass, plan_pass
 from tests.factories import SF_CALM, Actor, Api, checkin_body
 
 SF1 = "sf-1-nongenital-touch"
@@ -300,6 +300,10 @@ def test_no_reminders_are_planned_for_either_partner_while_held(
     for moment in (now, now + timedelta(hours=12), now + timedelta(days=3)):
         with app.app_context():
             assert plan_pass(moment)["planned"] == 0
+    assert pending(app, couple.flagger, couple.other) == []
+    # Nor any inactivity nudge, however long the hold lasts (as during a pause).
+    with app.app_context():
+        assert inactivity_pass(now + timedelta(days=10)) == {"nudges": 0, "alerts": 0}
     assert pending(app, couple.flagger, couple.other) == []
 
 
