@@ -147,12 +147,17 @@ def new_couple(server: LiveServer, token: str) -> dict[str, Any]:
 
 
 def fill_checkin(page: Any, *, unsafe: bool = False) -> None:
-    """Answer every question with one tap each: the lowest rating, "No" (or "Yes" to
-    feeling unsafe), the first choice."""
+    """Answer every question with one tap each (or the smallest number where a wide
+    scale is typed): the lowest rating, "No" (or "Yes" to feeling unsafe), the first
+    choice."""
     expect(page.locator("form.checkin")).to_be_visible()
     for question in page.locator("form.checkin fieldset.question").all():
         key = question.get_attribute("data-key")
         if key == "visibility":
+            continue
+        number = question.locator("input[type=number]")
+        if number.count():
+            number.fill(number.get_attribute("min") or "0")
             continue
         options = question.locator("label.option")
         if options.count() == 0:
@@ -457,8 +462,11 @@ def test_demo_partner_sees_this_week_and_a_therapist_is_sent_to_the_portal(
         expect(page.get_by_role("heading", name="Instructions", exact=True)).to_be_visible()
         shot(page, shots, "14-demo-exercise")
         page.get_by_role("button", name="Record a check-in").tap()
+        fill_checkin(page)
         check_a11y(page, "demo check-in")
         shot(page, shots, "15-demo-check-in")
+        page.get_by_role("button", name="Save check-in").tap()
+        expect(page.get_by_text("Thank you. Your check-in is saved.")).to_be_visible()
         page.get_by_role("button", name="Mine").tap()
         expect(page.get_by_role("heading", name="Shared with me")).to_be_visible()
         # What the other partner shared: their note and answers, never a safety answer.

@@ -4,6 +4,8 @@ import { h } from "./dom.js";
 import { t } from "./strings.js";
 
 let counter = 0;
+// Scales wider than this are typed as a number.
+const MAX_BUTTONS = 10;
 const uid = (key) => `q-${key}-${++counter}`;
 
 function field(question, control, describedBy) {
@@ -34,6 +36,25 @@ function radios(question, options, extraClass = "") {
 }
 
 export function renderQuestion(question) {
+  if (question.type === "scale" && question.max - question.min > MAX_BUTTONS) {
+    // A wide scale (minutes, say) is a number to type, not a hundred buttons.
+    const id = uid(question.key);
+    const anchorsId = `${id}-anchors`;
+    const anchors = h("p", { class: "anchors", id: anchorsId }, h("span", {}, `${question.min} = ${question.min_label || ""}`), h("span", {}, `${question.max} = ${question.max_label || ""}`));
+    const control = h("input", {
+      type: "number",
+      id,
+      name: question.key,
+      min: question.min,
+      max: question.max,
+      step: 1,
+      inputmode: "numeric",
+      class: "number",
+      "aria-label": question.label,
+      "aria-describedby": anchorsId,
+    });
+    return field(question, [anchors, control], anchorsId);
+  }
   if (question.type === "scale") {
     const values = [];
     for (let v = question.min; v <= question.max; v++) values.push([v, String(v)]);
@@ -82,6 +103,10 @@ export function readAnswers(form, questions) {
     if (question.type === "text") {
       const value = inputs[0]?.value.trim();
       if (value) answers[question.key] = value;
+    } else if (inputs[0]?.type === "number") {
+      const value = inputs[0].value.trim();
+      // Sent as typed: the server names a value out of range or not whole.
+      if (value) answers[question.key] = Number(value);
     } else if (question.type === "choice" && question.multiple) {
       const chosen = inputs.filter((i) => i.checked).map((i) => JSON.parse(i.value));
       if (chosen.length) answers[question.key] = chosen;
