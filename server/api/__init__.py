@@ -251,6 +251,23 @@ class Blueprint(SmorestBlueprint):
         return doc
 
 
+# What the input guard (server.input_guard) refuses in any request, said in the spec so
+# that every schema-valid request is one the server accepts.
+NO_NUL = "^[^\\x00]*$"
+INT64 = 2**63 - 1
+
+
+def _field_limits(self: Any, field: ma.fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict:
+    """Strings hold no NUL character; integers fit in 64 bits (API.md, "Conventions")."""
+    extra: dict[str, Any] = {}
+    if isinstance(field, ma.fields.String) and "pattern" not in ret and "enum" not in ret:
+        extra["pattern"] = NO_NUL
+    if isinstance(field, ma.fields.Integer):
+        extra["minimum"] = max(ret.get("minimum", -INT64), -INT64)
+        extra["maximum"] = min(ret.get("maximum", INT64), INT64)
+    return extra
+
+
 def _problem_response(description: str, spec: Any) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description, "schema": ProblemSchema}
     prepare_response(response, spec, PROBLEM_JSON)
@@ -331,6 +348,7 @@ _DOCS_PAGE = """<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <title>Tandem API</title>
+<link rel="icon" href="data:,">
 <link href="{base}swagger-ui.css" rel="stylesheet" type="text/css">
 </head>
 <body>
@@ -362,14 +380,11 @@ def docs_page() -> Response:
     return response
 
 
-@_docs_static.get(f"{API_PREFIX}/docs/static/tandem-docs.js")
-def docs_script() -> Response:
-    return Response(_DOCS_SCRIPT, mimetype="text/javascript")
-
-
 @_docs_static.get(f"{API_PREFIX}/docs/static/<path:filename>")
 def docs_static(filename: str) -> Response:
-    """Swagger UI's files, served from the installed package (no CDN)."""
+    """Swagger UI's files, served from the installed package (no CDN), and its start-up."""
+    if filename == "tandem-docs.js":
+        return Response(_DOCS_SCRIPT, mimetype="text/javascript")
     dist = resources.files("flask_swagger_ui") / "dist"
     return send_from_directory(str(dist), filename, max_age=3600)
 
@@ -418,6 +433,7 @@ def init_app(app: Flask) -> None:
             "servers": [{"url": "/", "description": "This server"}],
         },
     )
+    api.ma_plugin.converter.add_attribute_function(_field_limits)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Access token"}
     )

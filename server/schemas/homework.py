@@ -135,7 +135,9 @@ class FlagsSchema(RequestSchema):
 
 
 class CheckInCreateSchema(RequestSchema):
-    id = fields.String(required=True, metadata={"description": "Client-generated UUID"})
+    id = fields.String(
+        required=True, metadata={"description": "Client-generated UUID", "format": "uuid"}
+    )
     assignment_id = fields.String(required=True, validate=validate.Length(max=64))
     exercise = fields.String(required=True, validate=validate.Length(max=64))
     occurred_at = Instant(required=True)

@@ -27,13 +27,25 @@ class ReminderSettingsSchema(Schema):
 class ReminderSettingsUpdateSchema(RequestSchema):
     """Field formats are checked by the planner's own validation (one message per field)."""
 
-    timezone = fields.Raw()
-    times = fields.Raw()
-    days = fields.Raw()
-    quiet_hours = fields.Raw(allow_none=True)
+    # The types below only document the shape (the planner checks it and says why).
+    timezone = fields.Raw(metadata={"type": "string", "example": "Europe/Berlin"})
+    times = fields.Raw(
+        metadata={"type": "array", "items": {"type": "string"}, "example": ["20:00"]}
+    )
+    days = fields.Raw(
+        metadata={"type": "array", "items": {"type": "string", "enum": DAYS}, "example": ["mon"]}
+    )
+    quiet_hours = fields.Raw(
+        allow_none=True,
+        metadata={
+            "type": "object",
+            "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+            "example": {"start": "23:00", "end": "07:00"},
+        },
+    )
     paused = StrictBoolean()
     discreet = StrictBoolean()
-    text = fields.Raw(allow_none=True)
+    text = fields.Raw(allow_none=True, metadata={"type": "string"})
 
 
 class ReminderQueryArgsSchema(RequestSchema):
