@@ -12,6 +12,7 @@ from server.models import THERAPIST
 from server.schemas.catalog import (
     ExerciseQueryArgsSchema,
     ExerciseSchema,
+    ExerciseVersionArgsSchema,
     ProgramCreateSchema,
     ProgramSchema,
 )
@@ -36,11 +37,12 @@ class Exercises(MethodView):
 @exercises_blp.route("/<slug>")
 class ExerciseItem(MethodView):
     @login_required()
+    @exercises_blp.arguments(ExerciseVersionArgsSchema, location="query")
     @exercises_blp.response(200, ExerciseSchema)
-    @exercises_blp.alt_response(404, description="No such exercise")
-    def get(self, slug: str) -> object:
+    @exercises_blp.alt_response(404, description="No such exercise (or no such version)")
+    def get(self, args: dict[str, int], slug: str) -> object:
         """One exercise: instructions, safety notes, check-in form and sources."""
-        return catalog.get_exercise(slug=slug, viewer=current_user())
+        return catalog.get_exercise(slug=slug, viewer=current_user(), version=args.get("version"))
 
 
 @programs_blp.route("")

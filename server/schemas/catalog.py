@@ -65,6 +65,19 @@ class ExerciseQueryArgsSchema(RequestSchema):
     kind = fields.String(validate=validate.OneOf(KINDS))
 
 
+class ExerciseVersionArgsSchema(RequestSchema):
+    version = fields.Integer(
+        strict=False,
+        validate=validate.Range(min=1, max=1_000_000),
+        metadata={
+            "description": (
+                "A published version (default: the newest). An assignment keeps the "
+                "versions it started with; its check-in forms are those versions' forms"
+            )
+        },
+    )
+
+
 class StageItemSchema(Schema):
     exercise = fields.String(required=True)
     per_week = fields.Integer(required=True, strict=True)

@@ -117,11 +117,22 @@ def list_exercises(*, kind: str | None = None, viewer: User | None = None) -> li
     return [for_viewer(row.data, viewer) for row in rows]
 
 
-def get_exercise(*, slug: str, viewer: User | None = None) -> dict[str, Any]:
-    """One exercise at its newest version, as `viewer` may see it."""
-    row = db.session.scalars(_latest(ExerciseVersion, ExerciseVersion.slug == slug)).first()
+def get_exercise(
+    *, slug: str, viewer: User | None = None, version: int | None = None
+) -> dict[str, Any]:
+    """One exercise at its newest version (or at `version`), as `viewer` may see it.
+
+    Every published version stays readable: an assignment keeps the exercise versions
+    it started with, and its check-ins are validated against those forms."""
+    if version is None:
+        query = _latest(ExerciseVersion, ExerciseVersion.slug == slug)
+    else:
+        query = select(ExerciseVersion).where(
+            ExerciseVersion.slug == slug, ExerciseVersion.version == version
+        )
+    row = db.session.scalars(query).first()
     if row is None:
-        raise NotFound("No such exercise.")
+        raise NotFound("No such exercise." if version is None else "No such exercise version.")
     return for_viewer(row.data, viewer)
 
 

@@ -215,6 +215,15 @@ def test_a_running_assignment_keeps_version_1_after_the_upgrade(upgraded_app: Fl
     homework = api.call("GET", "/api/v1/me/homework", a).get_json()
     titles = {i["exercise"]: i["title"] for i in homework["items"]}
     assert titles["sf-1-nongenital-touch"] == "Sensate focus 1: touch for your own interest"
+    # Its form stays readable, for the app to ask exactly that version's questions.
+    frozen = api.call("GET", "/api/v1/exercises/sf-1-nongenital-touch?version=1", a)
+    assert frozen.status_code == 200
+    assert frozen.get_json()["title"] == titles["sf-1-nongenital-touch"]
+    assert "stopped_early" not in {q["key"] for q in frozen.get_json()["form"]}
+    for bad, status in (("99", 404), ("0", 422), ("one", 422)):
+        r = api.call("GET", f"/api/v1/exercises/sf-1-nongenital-touch?version={bad}", a)
+        assert r.status_code == status, (bad, r.get_json())
+        assert r.headers["Content-Type"].startswith("application/problem+json")
     # ...and its version-1 form: the new questions are not part of it.
     r = api.call(
         "POST",
