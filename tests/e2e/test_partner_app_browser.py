@@ -541,3 +541,56 @@ def test_the_service_worker_shows_a_push_discreetly(server: LiveServer, browser:
         )
         page.wait_for_function("() => window.pushes.length > 0")
         assert page.evaluate("window.pushes") == [{"type": "push", **payload}]
+
+
+@pytest.mark.parametrize(
+    ("label", "profile"),
+    [
+        (
+            "small-phone",
+            {"viewport": {"width": 360, "height": 640}, "is_mobile": True, "has_touch": True},
+        ),
+        ("desktop", {"viewport": {"width": 1280, "height": 800}}),
+    ],
+)
+def test_every_screen_fits_a_small_phone_and_a_desktop(
+    server: LiveServer, browser: Any, shots: Path, label: str, profile: dict[str, Any]
+) -> None:
+    """No screen scrolls sideways from 360 x 640 up; every button is at least 44 px."""
+    email, password, _, _ = DEMO_PARTNERS[0]
+    context = browser.new_context(**profile)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.base_url}/app/")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="This week")).to_be_visible()
+        screens = [
+            ("this-week", None),
+            ("exercise", lambda: page.locator("button.item").first.click()),
+            ("check-in", lambda: page.get_by_role("button", name="Record a check-in").click()),
+            ("mine", lambda: page.get_by_role("button", name="Mine").click()),
+            ("reminders", lambda: page.get_by_role("button", name="Reminders").click()),
+            ("my-data", lambda: page.get_by_role("button", name="My data").click()),
+        ]
+        for name, go in screens:
+            if go is not None:
+                go()
+            expect(page.locator("main .loading")).to_have_count(0)
+            expect(page.locator("main h1")).to_be_visible()
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{label} {name}: {overflow}px sideways"
+            small = page.evaluate(
+                """() => [...document.querySelectorAll('button, label.option, summary')]
+                  .filter(e => e.offsetParent !== null)
+                  .map(e => [e.textContent.trim().slice(0, 30), e.getBoundingClientRect()])
+                  .filter(([, r]) => r.height < 44 || r.width < 44)
+                  .map(([text, r]) => `${text}: ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+            )
+            assert small == [], f"{label} {name}: {small}"
+            page.screenshot(path=shots / f"{label}-{name}.png")
+    finally:
+        context.close()

@@ -174,8 +174,8 @@ SCREENS.signin = async () => {
   );
 };
 
-function timezoneField() {
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+function timezoneField(current) {
+  const zone = current || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [zone];
   const list = h("datalist", { id: "zones" }, zones.map((z) => h("option", { value: z })));
   const field = input("timezone", t("timezone"), { type: "text", list: "zones", value: zone, autocomplete: "off", required: true }, t("timezoneHint"));
@@ -677,6 +677,7 @@ SCREENS.reminders = async () => {
       ),
       h("p", { class: "error", id: "err-quiet_hours", hidden: true }),
     ),
+    timezoneField(settings.timezone),
     checkbox("paused", t("remindersPaused"), settings.paused),
     checkbox("discreet", t("discreet"), settings.discreet),
     input("text", t("ownText"), { type: "text", maxlength: 120, value: settings.text || "" }),
@@ -697,6 +698,7 @@ SCREENS.reminders = async () => {
       paused: form.paused.checked,
       discreet: form.discreet.checked,
       text: form.text.value.trim() || null,
+      timezone: form.timezone.value.trim(),
     };
     try {
       const response = await call("PUT", "me/reminder-settings", body);

@@ -21,7 +21,7 @@ export const STRINGS = {
   yourName: "Your name (your therapist and partner see it)",
   newPassword: "Choose a password (at least 10 characters)",
   timezone: "Your time zone",
-  timezoneHint: "Taken from this phone. Reminders follow it.",
+  timezoneHint: "Taken from this phone; change it if it is wrong. Your week and your reminders follow it.",
   join: "Join",
   therapistGoesToPortal: "This app is for partners. Taking you to the therapist portal…",
   needsNetwork: "This needs a connection. Try again when you are online.",
