@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any
 from urllib.parse import quote
 
@@ -69,6 +70,10 @@ HOSTILE_JSON = [
     Hostile("int-minus-2^31", str(-(2**31)), False),
     Hostile("float-tiny", "1e-400", False),
     Hostile("long-text", '"' + "x" * 100_000 + '"', False),
+    # Over PostgreSQL's btree entry limit (about 2,700 bytes) and not compressible.
+    Hostile(
+        "text-3000", '"' + "".join(sha256(bytes([i])).hexdigest() for i in range(47)) + '"', False
+    ),
     Hostile("bidi-emoji-controls", r'"\u202e\ud83d\ude00\u0001\u001f\u007f"', False),
     Hostile("empty-object", "{}", False),
     Hostile("null", "null", False),
