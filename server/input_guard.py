@@ -7,9 +7,9 @@ integer outside 64 bits, or a number that is not finite is 422 naming the field.
 strings and forms may not carry NUL or values longer than their caps. What passes can be
 stored in SQLite and PostgreSQL alike and rendered by every page.
 
-The checked body is what `request.get_json()` answers. webargs (behind flask-smorest's
-`@blp.arguments`) reads `request.get_data()` with `json.loads` itself; it runs after this
-check, on a body that has passed it, and so sees the same values.
+The checked body is what `request.get_json()` answers, and what `@blp.arguments` loads
+through `ArgumentsParser` (webargs on its own would parse the body again with
+`json.loads`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from typing import Any
 from flask import Flask, Request, Response, current_app, request
 from flask import json as flask_json
 from markupsafe import Markup
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.datastructures import MultiDict
 
 from server.errors import APIError, ValidationFailed
@@ -196,6 +198,15 @@ class GuardedRequest(Request):
         if isinstance(e, BadJSON):
             raise e.as_api_error()
         return super().on_json_loading_failed(e)
+
+
+class ArgumentsParser(FlaskParser):
+    """webargs' Flask parser taking the JSON body `guard_request` parsed and checked."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req) or not req.get_data(cache=True):
+            return core.missing
+        return req.get_json()
 
 
 def check_fields(values: MultiDict[str, str], *, limit: int, where: str) -> None:

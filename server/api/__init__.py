@@ -32,6 +32,7 @@ from flask_smorest.pagination import PaginationParameters
 from flask_smorest.utils import prepare_response, resolve_schema_instance, unpack_tuple_response
 
 from server.errors import PROBLEM_JSON, NotFound, handle_http_exception
+from server.input_guard import ArgumentsParser
 from server.schemas.common import PaginationMetadataSchema, ProblemSchema
 
 API_PREFIX = "/api/v1"
@@ -141,6 +142,8 @@ def _operation_id(obj: Any, method: str, paginated: bool) -> str:
 
 class Blueprint(SmorestBlueprint):
     """flask-smorest's Blueprint documenting Tandem's conventions (see the module)."""
+
+    ARGUMENTS_PARSER = ArgumentsParser()  # the body server.input_guard parsed and checked
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

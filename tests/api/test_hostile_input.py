@@ -473,3 +473,15 @@ def test_stored_text_a_page_cannot_encode_still_renders(portal: Any, app: Flask)
     assert r.status_code == 200
     assert "\\ud800" not in r.get_data(as_text=True)
     assert r.get_json()[0]["reflection"] == "It hurt \ufffd and \ufffd then"
+
+
+def test_every_api_blueprint_loads_the_body_the_edge_checked(app: Flask) -> None:
+    """`@blp.arguments` takes the body `server.input_guard` parsed, not a second parse."""
+    from flask_smorest import Blueprint as SmorestBlueprint
+
+    from server.input_guard import ArgumentsParser
+
+    blueprints = [b for b in app.blueprints.values() if isinstance(b, SmorestBlueprint)]
+    assert len(blueprints) >= 9
+    for blueprint in blueprints:
+        assert isinstance(blueprint.ARGUMENTS_PARSER, ArgumentsParser), blueprint.name
