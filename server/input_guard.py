@@ -249,7 +249,7 @@ def printable(value: Any) -> Any:
     return value
 
 
-# A lone surrogate as a JSON escape (a quick filter; `_printable_json` decides).
+# A lone surrogate as a JSON escape (a quick filter; `printable_json` decides).
 _LONE_ESCAPE = re.compile(
     rb"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}",
     re.IGNORECASE,

@@ -485,3 +485,31 @@ def test_every_api_blueprint_loads_the_body_the_edge_checked(app: Flask) -> None
     assert len(blueprints) >= 9
     for blueprint in blueprints:
         assert isinstance(blueprint.ARGUMENTS_PARSER, ArgumentsParser), blueprint.name
+
+
+@pytest.mark.parametrize(
+    ("value", "loaded"),
+    [
+        ("12", 12),
+        (" 7 ", 7),
+        (3, 3),
+        ("\u00b2", None),
+        ("\u0663", None),
+        (True, None),
+        ("1e3", None),
+        ("9" * 30, None),
+        ("-1", None),
+        ("", None),
+    ],
+)
+def test_ascii_integer_takes_ascii_digits_only(value: Any, loaded: int | None) -> None:
+    from marshmallow import Schema, ValidationError
+
+    from server.schemas.common import AsciiInteger
+
+    schema = Schema.from_dict({"n": AsciiInteger(minimum=0, maximum=100)})()
+    if loaded is None:
+        with pytest.raises(ValidationError):
+            schema.load({"n": value})
+    else:
+        assert schema.load({"n": value}) == {"n": loaded}
