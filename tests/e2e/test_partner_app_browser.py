@@ -370,7 +370,9 @@ def test_join_homework_offline_checkin_sent_once_guidance_and_sign_out(
         assert status == 401
 
 
-def test_sign_out_with_unsent_check_ins_asks_first(server: LiveServer, browser: Any) -> None:
+def test_unsent_check_ins_ask_before_sign_out_and_refused_ones_stay_shown(
+    server: LiveServer, browser: Any, shots: Path
+) -> None:
     token = therapist_token(server)
     couple = new_couple(server, token)
     with phone(browser) as (context, page):
@@ -409,6 +411,39 @@ def test_sign_out_with_unsent_check_ins_asks_first(server: LiveServer, browser: 
         expect(page.locator("#outbox")).to_contain_text("1 check-in is waiting to send.")
         context.set_offline(False)
         expect(page.locator("#outbox")).not_to_contain_text("waiting")
+        sent = partner_checkins(server, token, couple["id"])
+        assert len(sent) == 1
+
+        # A check-in the server refuses (here: its id taken by a different one, 409) is
+        # shown to the partner and stays on the phone until they remove it.
+        page.evaluate(
+            """([id, assignment, exercise]) => new Promise((resolve, reject) => {
+              const open = indexedDB.open('app');
+              open.onsuccess = () => {
+                const tx = open.result.transaction(['cache', 'outbox'], 'readwrite');
+                tx.objectStore('cache').get('me').onsuccess = (e) => {
+                  const body = {id, assignment_id: assignment, exercise,
+                    occurred_at: new Date().toISOString(), answers: {}};
+                  tx.objectStore('outbox').put({key: id, user: e.target.result.value.id, body,
+                    created: Date.now(), attempts: 0, nextAt: 0, state: 'waiting'});
+                };
+                tx.oncomplete = () => resolve(); tx.onerror = () => reject(tx.error);
+              };
+            })""",
+            [sent[0]["id"], sent[0]["assignment_id"], sent[0]["exercise"]],
+        )
+        page.reload()
+        outbox = page.locator("#outbox")
+        expect(outbox).to_contain_text("Not accepted")
+        expect(outbox).to_contain_text("A different check-in with this id already exists.")
+        page.reload()  # shown again: never dropped
+        expect(outbox).to_contain_text("Not accepted")
+        expect(outbox).to_contain_text("Check-ins that were not accepted")
+        check_a11y(page, "not accepted")
+        shot(page, shots, "17-not-accepted")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Remove from this phone").tap()
+        expect(outbox).not_to_contain_text("Not accepted")
         assert len(partner_checkins(server, token, couple["id"])) == 1
 
 

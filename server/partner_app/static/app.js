@@ -292,7 +292,11 @@ async function outboxPanel() {
   return h(
     "section",
     { id: "outbox", class: "card outbox", "aria-labelledby": "outbox-title" },
-    h("h2", { id: "outbox-title" }, waiting.length === 1 ? t("waitingOne") : t("waitingMany", { n: waiting.length || rejected.length })),
+    h(
+      "h2",
+      { id: "outbox-title" },
+      waiting.length === 0 ? t("rejectedTitle") : waiting.length === 1 ? t("waitingOne") : t("waitingMany", { n: waiting.length }),
+    ),
     h(
       "ul",
       { class: "plain" },
@@ -448,7 +452,8 @@ SCREENS.checkin = async ({ slug }) => {
   );
   const form = h(
     "form",
-    { class: "checkin", novalidate: true },
+    // autocomplete off: the browser keeps no copy of what is written here.
+    { class: "checkin", novalidate: true, autocomplete: "off" },
     h("p", { class: "sub" }, t("checkinIntro")),
     exercise.form.map(renderQuestion),
     // The optional reflection, unless the form asks for it as one of its questions.
@@ -458,7 +463,7 @@ SCREENS.checkin = async ({ slug }) => {
           "div",
           { class: "field" },
           h("label", { for: "reflection" }, t("reflection")),
-          h("textarea", { id: "reflection", name: "reflection", rows: 4, maxlength: 5000, "aria-describedby": "err-reflection" }),
+          h("textarea", { id: "reflection", name: "reflection", rows: 4, maxlength: 5000, autocomplete: "off", "aria-describedby": "err-reflection" }),
           h("p", { class: "error", id: "err-reflection", hidden: true }),
         ),
     visibility,

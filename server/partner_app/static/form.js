@@ -91,6 +91,7 @@ export function renderQuestion(question) {
     name: question.key,
     rows: 3,
     maxlength: question.max_length || 5000,
+    autocomplete: "off",
     "aria-label": question.label,
   });
   return field(question, control);

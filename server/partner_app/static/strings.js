@@ -56,6 +56,7 @@ export const STRINGS = {
   sendNow: "Send now",
   sending: "Sending…",
   rejected: "Not accepted",
+  rejectedTitle: "Check-ins that were not accepted",
   rejectedHelp: "The server did not accept this check-in. It stays on this phone until you remove it.",
   discard: "Remove from this phone",
   discardConfirm: "Remove this check-in from the phone for good? It has not been sent.",
