@@ -96,12 +96,24 @@ class AssignmentSchema(Schema):
 
 class HomeworkItemSchema(Schema):
     exercise = fields.String()
+    version = fields.Integer(
+        metadata={
+            "description": "The exercise version frozen with the assignment: its form is "
+            "GET /exercises/{exercise}?version={version}"
+        }
+    )
     title = fields.String()
     kind = fields.String()
     joint = fields.Boolean()
     duration_minutes = fields.Integer()
     per_week = fields.Integer()
     done_this_week = fields.Integer(metadata={"description": "The caller's own sessions"})
+    declined_this_week = fields.Integer(
+        metadata={
+            "description": "Sessions the caller recorded as declined this week: neither done "
+            "nor missed (each one lowers `remaining`)"
+        }
+    )
     remaining = fields.Integer()
     due_today = fields.Boolean()
     due_today_count = fields.Integer()

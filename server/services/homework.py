@@ -90,12 +90,14 @@ def homework_for(*, partner: User) -> dict[str, Any]:
         items.append(
             {
                 "exercise": item.exercise,
+                "version": exercise["version"],
                 "title": exercise["title"],
                 "kind": exercise["kind"],
                 "joint": exercise["joint"],
                 "duration_minutes": exercise["duration_minutes"],
                 "per_week": item.per_week,
                 "done_this_week": item.done_this_week,
+                "declined_this_week": item.declined_this_week,
                 "remaining": item.remaining,
                 "due_today": item.due_today and not held,
                 "due_today_count": 0 if held else item.due_today_count,
