@@ -368,6 +368,10 @@ def test_join_homework_offline_checkin_sent_once_guidance_and_sign_out(
         # The login has ended on the server too.
         status, _, _ = server.request("GET", "/app/api/me", headers={"X-Tandem-CSRF": "1"})
         assert status == 401
+    # The invite code never reached the server's log, whichever way it was typed.
+    logged = server.output.lower()
+    assert "/app/api/invites/***/accept" in logged  # the request was logged, redacted
+    assert code.lower() not in logged and "%20".join(code.lower()) not in logged
 
 
 def test_unsent_check_ins_ask_before_sign_out_and_refused_ones_stay_shown(
