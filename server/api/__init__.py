@@ -308,6 +308,8 @@ class Api(SmorestApi):
             self.spec.components.response(status.name, response, lazy=True)
 
     def _register_pagination_header(self) -> None:
+        """The headers our responses document: X-Pagination, WWW-Authenticate, Retry-After
+        (flask-smorest registers its pagination header here; ours replaces it)."""
         self.spec.components.header(
             "PAGINATION",
             {
