@@ -144,7 +144,16 @@ PORTAL_FORMS: dict[str, dict[str, str]] = {
     "POST /portal/assignments/<assignment_id>/complete": {"reason": "Done."},
     "POST /portal/logout": {},
 }
-PORTAL_PAGES = ["/portal/", "/portal/couples/<couple_id>", "/portal/alerts", "/portal/login"]
+# Pages outside the API (the partner app's shell and the health checks too).
+PORTAL_PAGES = [
+    "/portal/",
+    "/portal/couples/<couple_id>",
+    "/portal/alerts",
+    "/portal/login",
+    "/app/",
+    "/healthz",
+    "/readyz",
+]
 # Form values, percent-encoded as sent. NUL and values over 10,000 characters are refused.
 HOSTILE_FORM = [
     *(h for h in HOSTILE_QUERY if h.name != "too-long"),
