@@ -366,9 +366,16 @@ SCREENS.week = async () => {
             {},
             h(
               "button",
-              { type: "button", class: "item card", onclick: () => go("exercise", { slug: item.exercise }) },
+              { type: "button", class: "item card", onclick: () => go("exercise", { slug: item.exercise, version: item.version }) },
               h("span", { class: "item-title" }, item.title),
-              h("span", { class: "item-meta" }, t("doneOf", { done: item.done_this_week, target: item.per_week }), " · ", item.joint ? t("joint") : t("solo")),
+              h(
+                "span",
+                { class: "item-meta" },
+                t("doneOf", { done: item.done_this_week, target: item.per_week }),
+                item.declined_this_week ? ` · ${t("declined", { n: item.declined_this_week })}` : "",
+                " · ",
+                item.joint ? t("joint") : t("solo"),
+              ),
               item.paused ? h("span", { class: "badge paused" }, t("paused")) : item.due_today ? h("span", { class: "badge due" }, t("dueToday")) : null,
             ),
           ),
@@ -380,11 +387,16 @@ SCREENS.week = async () => {
   if (fresh) prefetchExercises(hw.items || []);
 };
 
+// The exercise as frozen with the assignment (its version), else the catalog's.
+function exercisePath(slug, version) {
+  return `exercises/${encodeURIComponent(slug)}${version ? `?version=${encodeURIComponent(version)}` : ""}`;
+}
+
 // Keep every exercise of this week on the phone, for the exercise pages offline.
 async function prefetchExercises(items) {
   for (const item of items) {
     try {
-      await load(`exercises/${encodeURIComponent(item.exercise)}`, `exercise:${item.exercise}`);
+      await load(exercisePath(item.exercise, item.version), `exercise:${item.exercise}`);
     } catch {
       return;
     }
@@ -393,10 +405,10 @@ async function prefetchExercises(items) {
 
 // --- an exercise --------------------------------------------------------------------
 
-SCREENS.exercise = async ({ slug }) => {
+SCREENS.exercise = async ({ slug, version }) => {
   let exercise;
   try {
-    ({ data: exercise } = await load(`exercises/${encodeURIComponent(slug)}`, `exercise:${slug}`));
+    ({ data: exercise } = await load(exercisePath(slug, version), `exercise:${slug}`));
   } catch (error) {
     if (!(error instanceof Offline)) throw error;
     render(backButton("week"), h("p", { class: "notice" }, t("exerciseOffline")));
@@ -412,7 +424,7 @@ SCREENS.exercise = async ({ slug }) => {
     exercise.includes?.length ? h("section", { class: "card" }, h("h2", {}, t("included")), h("ul", {}, exercise.includes.map((x) => h("li", {}, x)))) : null,
     exercise.off_limits?.length ? h("section", { class: "card" }, h("h2", {}, t("offLimits")), h("ul", {}, exercise.off_limits.map((x) => h("li", {}, x)))) : null,
     h("section", { class: "card safety", "aria-labelledby": "safety" }, h("h2", { id: "safety" }, t("safety")), markdown(exercise.safety, 3)),
-    h("button", { type: "button", class: "primary sticky", onclick: () => go("checkin", { slug }) }, t("record")),
+    h("button", { type: "button", class: "primary sticky", onclick: () => go("checkin", { slug, version }) }, t("record")),
   );
 };
 
@@ -424,11 +436,11 @@ const VISIBILITIES = [
   ["couple", "visCouple", "visCoupleHint"],
 ];
 
-SCREENS.checkin = async ({ slug }) => {
+SCREENS.checkin = async ({ slug, version }) => {
   const exercise = await cached(`exercise:${slug}`);
   const homework = await cached("homework");
   if (!exercise || !homework?.assignment_id) {
-    render(backButton("exercise", { slug }), h("p", { class: "notice" }, t("exerciseOffline")));
+    render(backButton("exercise", { slug, version }), h("p", { class: "notice" }, t("exerciseOffline")));
     return;
   }
   const message = formMessage();
@@ -519,7 +531,7 @@ SCREENS.checkin = async ({ slug }) => {
     const flagged = outcome.state === "sent" ? Boolean(outcome.checkin?.safety) : raisesFlag(exercise.form, answers);
     go("result", { sent: outcome.state === "sent", safety: outcome.checkin?.safety || null, flagged }, { replace: true });
   });
-  render(backButton("exercise", { slug }), heading(`${t("checkinTitle")}: ${exercise.title}`), form);
+  render(backButton("exercise", { slug, version }), heading(`${t("checkinTitle")}: ${exercise.title}`), form);
 };
 
 function guidance(safety) {

@@ -51,8 +51,10 @@ function schedule(items) {
 }
 
 // Send what is due (everything waiting when `force`). Returns the outcomes by id.
+// Asked while a round is under way (the network came back during it, say), it runs
+// again right after: a request to send is never swallowed.
 export function flush({ force = false } = {}) {
-  if (running) return running;
+  if (running) return running.then(() => flush({ force }));
   running = (async () => {
     const outcomes = {};
     try {

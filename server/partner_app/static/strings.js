@@ -41,6 +41,7 @@ export const STRINGS = {
   included: "Included",
   offLimits: "Off limits",
   doneOf: "{done} of {target} this week",
+  declined: "{n} not tonight",
   dueToday: "Due today",
   paused: "Paused",
   joint: "Together",
