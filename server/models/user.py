@@ -32,6 +32,9 @@ class User(IdMixin, db.Model):
     couple_id: Mapped[str | None] = mapped_column(
         ForeignKey("couples.id", ondelete="SET NULL", use_alter=True), index=True
     )
+    # Null until the owner proves they read the address (therapists who signed up);
+    # partners who joined by invite and accounts made by an operator are verified.
+    email_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
