@@ -33,7 +33,7 @@ from flask_smorest.utils import prepare_response, resolve_schema_instance, unpac
 
 from server.errors import PROBLEM_JSON, NotFound, handle_http_exception
 from server.input_guard import ArgumentsParser
-from server.schemas.common import PaginationMetadataSchema, ProblemSchema
+from server.schemas.common import AsciiInteger, PaginationMetadataSchema, ProblemSchema
 
 API_PREFIX = "/api/v1"
 # Lists answer 50 items unless `page_size` (at most 100) says otherwise.
@@ -91,13 +91,17 @@ class PaginationQueryArgsSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    page = ma.fields.Integer(
+    # ASCII digits only: int() would take "³" or "٣" as a page number.
+    page = AsciiInteger(
+        minimum=1,
+        maximum=MAX_PAGE,
         load_default=1,
-        strict=False,
         validate=ma.validate.Range(min=1, max=MAX_PAGE),
         metadata={"description": "Page number, from 1"},
     )
-    page_size = ma.fields.Integer(
+    page_size = AsciiInteger(
+        minimum=1,
+        maximum=MAX_PAGE_SIZE,
         load_default=DEFAULT_PAGE_SIZE,
         validate=ma.validate.Range(min=1, max=MAX_PAGE_SIZE),
         metadata={"description": f"Items per page (default {DEFAULT_PAGE_SIZE})"},

@@ -313,3 +313,13 @@ def test_swagger_ui_works_under_its_csp_in_a_real_browser(served: LiveServer) ->
     csp = [p for p in problems if "Content Security Policy" in p or "Refused to" in p]
     assert not csp, csp
     assert not problems, problems
+
+
+@pytest.mark.parametrize("value", ["\u00b3", "\u0663", "\uff11", "1\u0660"])
+def test_page_numbers_are_ascii_digits_only(api: Api, value: str) -> None:
+    """`int()` reads "³", "٣" and "１" as digits; a page number is ASCII or a 422."""
+    t = api.therapist()
+    for name in ("page", "page_size"):
+        response = api.call("GET", f"/api/v1/couples?{name}={value}", t)
+        assert response.status_code == 422, (name, value)
+        assert response.content_type == "application/problem+json"
