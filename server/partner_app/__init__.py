@@ -14,6 +14,7 @@ import logging
 import os
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template
 
@@ -28,11 +29,19 @@ MAX_NAME = 30
 # Scripts, styles, workers and the manifest from this origin only; no inline script.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; "
+    "connect-src {connect}; manifest-src 'self'; worker-src 'self'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
 )
+# Where the Firebase web SDK registers a phone for push (only when push is configured).
+FIREBASE_HOSTS = (
+    "https://firebaseinstallations.googleapis.com",
+    "https://fcmregistrations.googleapis.com",
+)
+# The Firebase web settings an operator gives (public values, not secrets).
+PUSH_KEYS = ("apiKey", "projectId", "messagingSenderId", "appId", "vapidKey")
+# Not part of the app shell: loaded only when a partner switches push on.
+VENDOR = "vendor"
 HEADERS = {
-    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -63,8 +72,13 @@ def assets_version() -> str:
 
 
 def shell_files() -> list[str]:
-    """What the service worker caches on install: the page and every static file."""
-    files = sorted(p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*") if p.is_file())
+    """What the service worker caches on install: the page and every static file but
+    the vendored push SDK."""
+    files = sorted(
+        p.relative_to(STATIC).as_posix()
+        for p in STATIC.rglob("*")
+        if p.is_file() and p.relative_to(STATIC).parts[0] != VENDOR
+    )
     return ["/app/", "/app/manifest.webmanifest", *(f"/app/static/{f}" for f in files)]
 
 
@@ -108,11 +122,54 @@ def manifest() -> Response:
     return Response(json.dumps(data), mimetype="application/manifest+json")
 
 
+@blp.get("/push-config.json")
+def push_config() -> Response:
+    """The operator's Firebase web settings, or `enabled: false` when push is not set up."""
+    config = current_app.config["TANDEM_APP_PUSH"]
+    if not config:
+        return Response(json.dumps({"enabled": False}), mimetype="application/json")
+    firebase = {k: v for k, v in config.items() if k != "vapidKey"}
+    body = {"enabled": True, "firebase": firebase, "vapidKey": config["vapidKey"]}
+    return Response(json.dumps(body), mimetype="application/json")
+
+
 @blp.after_request
 def _headers(response: Response) -> Response:
+    connect = "'self'"
+    if current_app.config["TANDEM_APP_PUSH"]:
+        connect = " ".join(("'self'", *FIREBASE_HOSTS))
+    response.headers.setdefault("Content-Security-Policy", CSP.replace("{connect}", connect))
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+def _configured_push(app: Flask) -> dict[str, str] | None:
+    """`TANDEM_FIREBASE_WEB_CONFIG`: the path of a JSON file with the Firebase web app's
+    `apiKey`, `projectId`, `messagingSenderId`, `appId` and the web-push `vapidKey`
+    (or `PARTNER_APP_PUSH_CONFIG`, that dict, given to create_app). Unset: no web push."""
+    data: Any = app.config.get("PARTNER_APP_PUSH_CONFIG")
+    path = os.environ.get("TANDEM_FIREBASE_WEB_CONFIG")
+    if data is None and path:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                "TANDEM_FIREBASE_WEB_CONFIG", f"cannot read a JSON object from {path}: {exc}"
+            ) from None
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ConfigError("TANDEM_FIREBASE_WEB_CONFIG", "must be a JSON object")
+    config: dict[str, str] = {}
+    for key in PUSH_KEYS:
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip() or len(value) > 300:
+            raise ConfigError("TANDEM_FIREBASE_WEB_CONFIG", f"{key} must be a non-empty string")
+        if not value.isprintable() or any(c in value for c in " ;'\"\\"):
+            raise ConfigError("TANDEM_FIREBASE_WEB_CONFIG", f"{key} has characters it cannot have")
+        config[key] = value
+    return config
 
 
 def _configured_name(app: Flask) -> str:
@@ -128,6 +185,7 @@ def _configured_name(app: Flask) -> str:
 def init_app(app: Flask) -> None:
     """Register /app/ and bridge /app/api/ to the API (after `server.auth.init_app`)."""
     app.config["TANDEM_APP_NAME"] = _configured_name(app)
+    app.config["TANDEM_APP_PUSH"] = _configured_push(app)
     app.register_blueprint(blp)
     app.wsgi_app = PartnerAppBridge(  # type: ignore[method-assign]
         app.wsgi_app,

@@ -148,6 +148,7 @@ CASES = [
         "/app/manifest.webmanifest", "GET", lambda a, w: "/app/manifest.webmanifest", everyone(200)
     ),
     Case("/app/static/<path:filename>", "GET", lambda a, w: "/app/static/app.js", everyone(200)),
+    Case("/app/push-config.json", "GET", lambda a, w: "/app/push-config.json", everyone(200)),
     Case("/api/v1/openapi.json", "GET", lambda a, w: "/api/v1/openapi.json", everyone(200)),
     Case("/api/v1/docs", "GET", lambda a, w: "/api/v1/docs", everyone(200)),
     Case(

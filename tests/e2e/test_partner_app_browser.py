@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from server.seeding import DEMO_PARTNERS, DEMO_THERAPIST
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer, live_server, serve_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -633,3 +633,47 @@ def test_every_screen_fits_a_small_phone_and_a_desktop(
             page.screenshot(path=shots / f"{label}-{name}.png")
     finally:
         context.close()
+
+
+def test_push_settings_load_the_sdk_only_when_switched_on(
+    tmp_path: Path, browser: Any, shots: Path
+) -> None:
+    """With the operator's Firebase web settings the Reminders screen offers push; the
+    Firebase SDK (served by Tandem) loads only on that tap. Firebase is unreachable
+    here, so registering fails, and the partner is told so plainly."""
+    settings = tmp_path / "firebase-web.json"
+    settings.write_text(
+        json.dumps(
+            {
+                "apiKey": "AIzaSyExample",
+                "projectId": "tandem-example",
+                "messagingSenderId": "1234567890",
+                "appId": "1:1234567890:web:abcdef",
+                "vapidKey": "BExampleVapidPublicKey",
+            }
+        ),
+        encoding="utf-8",
+    )
+    env = serve_env(tmp_path / "instance", TANDEM_FIREBASE_WEB_CONFIG=str(settings))
+    email, password, _, _ = DEMO_PARTNERS[0]
+    with (
+        live_server(tmp_path / "instance", workers=1, demo=True, env=env) as server,
+        phone(browser) as (context, page),
+    ):
+        context.grant_permissions(["notifications"], origin=server.base_url)
+        loaded: list[str] = []
+        page.on("request", lambda r: loaded.append(r.url) if "/vendor/" in r.url else None)
+        page.goto(f"{server.base_url}/app/")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").tap()
+        page.get_by_role("button", name="Reminders").tap()
+        push = page.locator("#push")
+        expect(push).to_contain_text("This phone does not get reminders yet.")
+        check_a11y(page, "reminders with push")
+        shot(page, shots, "18-reminders-push")
+        assert loaded == []
+        push.get_by_role("button", name="Get reminders on this phone").tap()
+        expect(push).to_contain_text("Could not switch on reminders", timeout=30_000)
+        assert any(u.endswith("/vendor/firebase/firebase-messaging.js") for u in loaded)
+        assert any(u.endswith("/vendor/firebase/firebase-app.js") for u in loaded)

@@ -258,3 +258,78 @@ def test_a_forged_or_stale_cookie_is_no_session(client: FlaskClient, partner, ap
     old = bridge.signer.dumps({"sid": "x", "since": 0})  # signed in 1970: too old
     client.set_cookie("tandem_app", old, path="/app")
     assert client.get("/app/api/me", headers={CSRF: bridge.csrf_for("x")}).status_code == 401
+
+
+# --- push (web) ---------------------------------------------------------------------------
+
+PUSH = {
+    "apiKey": "AIzaSyExample",
+    "projectId": "tandem-example",
+    "messagingSenderId": "1234567890",
+    "appId": "1:1234567890:web:abcdef",
+    "vapidKey": "BExampleVapidPublicKey",
+}
+
+
+def test_without_push_settings_the_app_says_push_is_off(client: FlaskClient) -> None:
+    r = client.get("/app/push-config.json")
+    assert r.status_code == 200 and r.get_json() == {"enabled": False}
+    csp = client.get("/app/").headers["Content-Security-Policy"]
+    assert "connect-src 'self';" in csp
+
+
+def test_push_settings_are_served_and_open_the_csp_to_firebase_only(
+    tmp_path: Path, database_url: str
+) -> None:
+    app = make_app(tmp_path / "i", database_url, PARTNER_APP_PUSH_CONFIG=PUSH)
+    client = app.test_client()
+    body = client.get("/app/push-config.json").get_json()
+    assert body["enabled"] is True and body["vapidKey"] == PUSH["vapidKey"]
+    assert body["firebase"]["projectId"] == "tandem-example" and "vapidKey" not in body["firebase"]
+    csp = client.get("/app/").headers["Content-Security-Policy"]
+    connect = re.search(r"connect-src ([^;]*);", csp).group(1).split()  # type: ignore[union-attr]
+    assert connect == [
+        "'self'",
+        "https://firebaseinstallations.googleapis.com",
+        "https://fcmregistrations.googleapis.com",
+    ]
+    assert "script-src 'self';" in csp  # the SDK is served from here, never a CDN
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {k: v for k, v in PUSH.items() if k != "vapidKey"},
+        {**PUSH, "appId": ""},
+        {**PUSH, "apiKey": "x'; script-src *"},
+        ["not", "an", "object"],
+    ],
+)
+def test_bad_push_settings_stop_start_up(tmp_path: Path, database_url: str, config: object) -> None:
+    with pytest.raises(ConfigError, match="TANDEM_FIREBASE_WEB_CONFIG"):
+        make_app(tmp_path / "i", database_url, PARTNER_APP_PUSH_CONFIG=config)
+
+
+def test_push_settings_file_that_cannot_be_read_stops_start_up(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TANDEM_FIREBASE_WEB_CONFIG", str(tmp_path / "missing.json"))
+    with pytest.raises(ConfigError, match="TANDEM_FIREBASE_WEB_CONFIG: cannot read"):
+        make_app(tmp_path / "i", database_url)
+    good = tmp_path / "firebase-web.json"
+    good.write_text(json.dumps(PUSH), encoding="utf-8")
+    monkeypatch.setenv("TANDEM_FIREBASE_WEB_CONFIG", str(good))
+    app = make_app(tmp_path / "j", database_url)
+    assert app.test_client().get("/app/push-config.json").get_json()["enabled"] is True
+
+
+def test_the_push_sdk_is_served_here_but_not_part_of_the_first_load(client: FlaskClient) -> None:
+    vendor = STATIC / "vendor" / "firebase"
+    for name in ("firebase-app.js", "firebase-messaging.js"):
+        source = (vendor / name).read_text(encoding="utf-8")
+        assert not re.search(r"""from\s*["']https?:""", source), name
+        with client.get(f"/app/static/vendor/firebase/{name}") as served:
+            assert served.status_code == 200
+    shell = client.get("/app/sw.js").get_data(as_text=True)
+    assert "/vendor/" not in shell
+    assert "vendor" not in client.get("/app/").get_data(as_text=True)

@@ -5,6 +5,7 @@ import { call, hasSession, ok, Offline } from "./api.js";
 import { h, markdown } from "./dom.js";
 import { missingAnswers, raisesFlag, readAnswers, renderQuestion, showErrors } from "./form.js";
 import * as outbox from "./outbox.js";
+import { disablePush, enablePush, pushDevice, pushSettings, unsubscribe } from "./push.js";
 import { cached, remember, wipe } from "./store.js";
 import { STRINGS, t } from "./strings.js";
 
@@ -748,11 +749,45 @@ SCREENS.reminders = async () => {
   }
   render(
     heading(t("remindersTitle")),
-    h("p", { class: "notice" }, t("pushUnavailable")),
+    await pushSection(),
     form,
     h("section", { "aria-labelledby": "upcoming" }, h("h2", { id: "upcoming" }, t("upcoming")), list),
   );
 };
+
+// Reminders on this phone: switched on and off here, when the operator set up push.
+async function pushSection() {
+  const settings = await pushSettings();
+  if (!settings.enabled) return h("p", { class: "notice" }, t("pushUnavailable"));
+  const status = h("p", { class: "sub", role: "status" });
+  const section = h("section", { class: "card", id: "push", "aria-labelledby": "push-title" }, h("h2", { id: "push-title" }, t("pushTitle")));
+  const draw = async () => {
+    const on = Boolean(await pushDevice());
+    status.textContent = on ? t("pushOn") : t("pushOff");
+    const button = h(
+      "button",
+      {
+        type: "button",
+        class: on ? "secondary" : "primary",
+        onclick: async () => {
+          button.disabled = true;
+          try {
+            if (on) await disablePush();
+            else await enablePush();
+            await draw();
+          } catch (error) {
+            status.textContent = STRINGS[error.message] ? t(error.message) : t("pushFailed");
+            button.disabled = false;
+          }
+        },
+      },
+      on ? t("pushDisable") : t("pushEnable"),
+    );
+    section.replaceChildren(section.firstChild, status, button);
+  };
+  await draw();
+  return section;
+}
 
 // --- my data: export, sign out, delete ------------------------------------------------
 
@@ -822,6 +857,7 @@ async function signOut() {
 // sends Clear-Site-Data and expires the cookie).
 async function forget() {
   state.me = null;
+  await unsubscribe().catch(() => undefined);
   if ("serviceWorker" in navigator) {
     for (const registration of await navigator.serviceWorker.getRegistrations()) await registration.unregister();
   }
