@@ -569,7 +569,9 @@ def test_the_service_worker_shows_a_push_discreetly(server: LiveServer, browser:
                 break
             page.wait_for_timeout(50)
         assert scope in registrations, registrations
-        payload = {"title": "Tandem", "body": "A gentle reminder for today."}
+        shown = {"title": "Tandem", "body": "A gentle reminder for today."}
+        # As FCM delivers a web push of the server's message (notification + data).
+        payload = {"notification": shown, "data": {"kind": "reminder"}, "from": "1234567890"}
         cdp.send(
             "ServiceWorker.deliverPushMessage",
             {
@@ -579,7 +581,7 @@ def test_the_service_worker_shows_a_push_discreetly(server: LiveServer, browser:
             },
         )
         page.wait_for_function("() => window.pushes.length > 0")
-        assert page.evaluate("window.pushes") == [{"type": "push", **payload}]
+        assert page.evaluate("window.pushes") == [{"type": "push", **shown}]
 
 
 @pytest.mark.parametrize(
