@@ -7,6 +7,14 @@
   and account deletion take effect at once. Access tokens are never stored.
 - Refresh tokens: random, stored only as SHA-256 hashes, spent on first use. Using a
   spent one again revokes the whole login session (a stolen token was replayed).
+- Logins end 30 days after their last use and at most 90 days after sign-in, however
+  often they refresh (`LoginSession.expires_at`, moved on each use, never past
+  `created_at` + 90 days). Each login carries a short label of the client that signed
+  in ("Chrome on Android", "partner app"), parsed from the User-Agent at sign-in; the
+  User-Agent itself is never stored.
+- Failed password checks (sign-in, password change, account deletion; API and portal)
+  are counted per account and client address together and per address, never per
+  account alone: a stranger's guesses cannot lock the real user out.
 """
 
 from __future__ import annotations
@@ -15,27 +23,35 @@ import functools
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
+from flask_limiter.util import get_remote_address
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from server.db import utcnow
 from server.errors import Forbidden, InvalidToken, Unauthorized
 from server.extensions import db
 from server.models import Device, LoginSession, RefreshToken, User
+from server.models.user import CLIENT_LABEL_MAX, LOGIN_IDLE, LOGIN_MAX_AGE
 
 log = logging.getLogger(__name__)
 
 ACCESS_TOKEN_TTL = timedelta(minutes=15)
-REFRESH_TOKEN_TTL = timedelta(days=30)
+REFRESH_TOKEN_TTL = LOGIN_IDLE
+# A login's `last_used_at` (and so its expiry) is written at most this often.
+TOUCH_EVERY = timedelta(minutes=1)
+# Failed sign-ins of the API and the portal, and failed password checks of signed-in
+# callers, count in the buckets of `POST /auth/token` (endpoint `auth.create_token`).
+SIGN_IN_SCOPE = "auth.create_token"
 BEARER = [{"bearerAuth": []}]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,6 +104,77 @@ def account_rate_limit_key(normalized_email: str) -> str:
     return "account:" + digest[:32]
 
 
+def sign_in_rate_limit_key(normalized_email: str | None) -> str:
+    """The bucket of failed password checks for one account *from one address*.
+
+    Never the account alone: ten guesses from a stranger's address must not refuse the
+    real user's correct password from theirs. (The client address is the socket's:
+    X-Forwarded-For is not trusted, see the README.)"""
+    address = get_remote_address()
+    if not normalized_email:
+        return "ip:" + address
+    return f"{account_rate_limit_key(normalized_email)}|ip:{address}"
+
+
+def login_expiry(*, created_at: datetime, now: datetime) -> datetime:
+    """When a login used at `now` ends: 30 days on, never past 90 days after sign-in."""
+    return min(now + LOGIN_IDLE, created_at + LOGIN_MAX_AGE)
+
+
+# --- client labels -------------------------------------------------------------------
+
+_BROWSERS = (  # first match wins: Edge and Opera also say "Chrome", Chrome says "Safari"
+    ("Edge", re.compile(r"\bEdg(?:e|A|iOS)?/")),
+    ("Opera", re.compile(r"\b(?:OPR|Opera)/")),
+    ("Samsung Internet", re.compile(r"\bSamsungBrowser/")),
+    ("Firefox", re.compile(r"\b(?:Firefox|FxiOS)/")),
+    ("Chrome", re.compile(r"\b(?:Chrome|CriOS|Chromium)/")),
+    ("Safari", re.compile(r"\bVersion/[\d.]+.*\bSafari/")),
+)
+_PLATFORMS = (  # iPhones say "like Mac OS X", Android says "Linux"
+    ("iPhone", re.compile(r"\biPhone\b")),
+    ("iPad", re.compile(r"\biPad\b")),
+    ("Android", re.compile(r"\bAndroid\b")),
+    ("ChromeOS", re.compile(r"\bCrOS\b")),
+    ("Windows", re.compile(r"\bWindows\b")),
+    ("Mac", re.compile(r"\bMac(?:intosh| OS X)\b")),
+    ("Linux", re.compile(r"\bLinux\b")),
+)
+_PROGRAMS = (
+    ("curl", re.compile(r"^curl/")),
+    ("HTTPie", re.compile(r"^HTTPie/")),
+    ("script", re.compile(r"^(?:python-requests|python-httpx|Python-urllib|Wget|okhttp|Dart)/")),
+)
+
+
+def describe_user_agent(user_agent: str | None) -> str:
+    """A short human label for a User-Agent: "Chrome on Android", "Safari on iPhone",
+    "Firefox on Windows", "curl", or "unknown device". Never more than 40 characters."""
+    text = (user_agent or "")[:512]
+    for name, pattern in _PROGRAMS:
+        if pattern.search(text):
+            return name
+    browser = next((name for name, pattern in _BROWSERS if pattern.search(text)), None)
+    platform = next((name for name, pattern in _PLATFORMS if pattern.search(text)), None)
+    if browser and platform:
+        label = f"{browser} on {platform}"
+    else:
+        label = browser or (f"a browser on {platform}" if platform else "unknown device")
+    return label[:CLIENT_LABEL_MAX]
+
+
+def request_client_label() -> str | None:
+    """The label of the client signing in with the current request (None outside one).
+
+    The partner app's page signs in through its cookie bridge (server/partner_app),
+    which requires its `X-Tandem-CSRF` header on every request it forwards."""
+    if not has_request_context():
+        return None
+    if request.headers.get("X-Tandem-CSRF"):
+        return "partner app"
+    return describe_user_agent(request.headers.get("User-Agent"))
+
+
 @dataclass(frozen=True)
 class TokenPair:
     access_token: str
@@ -104,19 +191,33 @@ def _issue_pair(session: LoginSession) -> TokenPair:
             session_id=session.id,
             token_hash=hash_token(refresh),
             created_at=now,
-            expires_at=now + REFRESH_TOKEN_TTL,
+            # Never past the login's own end: a refresh cannot slide it beyond 90 days.
+            expires_at=session.expires_at,
         )
     )
     access = _serializer().dumps({"sid": session.id})
     return TokenPair(access_token=access, refresh_token=refresh)
 
 
-def start_session(*, user: User) -> TokenPair:
-    """Open a login session for `user` and issue its first token pair."""
-    session = LoginSession(user_id=user.id)
+def open_login(*, user: User, client: str | None, idle: timedelta = LOGIN_IDLE) -> LoginSession:
+    """A new login session for `user`, labelled with its client, ending after `idle`."""
+    now = utcnow()
+    session = LoginSession(
+        user_id=user.id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + min(idle, LOGIN_MAX_AGE),
+        client=(client or "unknown device")[:CLIENT_LABEL_MAX],
+    )
     db.session.add(session)
     db.session.flush()
-    return _issue_pair(session)
+    return session
+
+
+def start_session(*, user: User, client: str | None = None) -> TokenPair:
+    """Open a login session for `user` and issue its first token pair (the client's
+    label defaults to the current request's)."""
+    return _issue_pair(open_login(user=user, client=client or request_client_label()))
 
 
 def revoke_session(*, session_id: str, reason: str) -> None:
@@ -129,12 +230,34 @@ def revoke_session(*, session_id: str, reason: str) -> None:
     )
 
 
-def revoke_all_sessions(*, user_id: str, reason: str) -> None:
-    db.session.execute(delete(Device).where(Device.user_id == user_id))
-    db.session.execute(
-        update(LoginSession)
-        .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
+def revoke_all_sessions(*, user_id: str, reason: str, keep: str | None = None) -> None:
+    """End every login of the account (but `keep`, when given) and forget their devices.
+
+    The kept login's devices stay; every other device of the account goes, including
+    any whose login was not recorded."""
+    devices = delete(Device).where(Device.user_id == user_id)
+    ended = update(LoginSession).where(
+        LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
+    )
+    if keep is not None:
+        devices = devices.where(or_(Device.session_id.is_(None), Device.session_id != keep))
+        ended = ended.where(LoginSession.id != keep)
+    db.session.execute(devices)
+    db.session.execute(ended.values(revoked_at=utcnow(), revoked_reason=reason))
+
+
+def open_sessions(*, user_id: str, now: datetime) -> list[LoginSession]:
+    """The account's logins that still work, most recently used first."""
+    return list(
+        db.session.scalars(
+            select(LoginSession)
+            .where(
+                LoginSession.user_id == user_id,
+                LoginSession.revoked_at.is_(None),
+                LoginSession.expires_at > now,
+            )
+            .order_by(LoginSession.last_used_at.desc(), LoginSession.id)
+        )
     )
 
 
@@ -157,7 +280,7 @@ def rotate_refresh_token(*, refresh_token: str) -> TokenPair:
         raise Unauthorized("This login has ended; sign in again.", code="session_revoked")
     if token.spent_at is not None:
         _revoke_for_reuse(session)
-    if token.expires_at <= now:
+    if token.expires_at <= now or session.expires_at <= now:
         raise Unauthorized("The refresh token has expired; sign in again.", code="token_expired")
     # A conditional update: of two concurrent uses of one token, exactly one wins.
     spent = db.session.execute(
@@ -167,8 +290,13 @@ def rotate_refresh_token(*, refresh_token: str) -> TokenPair:
     )
     if spent.rowcount != 1:
         _revoke_for_reuse(session)
-    session.last_used_at = now
+    _touch(session, now)
     return _issue_pair(session)
+
+
+def _touch(session: LoginSession, now: datetime) -> None:
+    session.last_used_at = now
+    session.expires_at = login_expiry(created_at=session.created_at, now=now)
 
 
 def _revoke_for_reuse(session: LoginSession) -> None:
@@ -201,13 +329,21 @@ def authenticate_request() -> tuple[User, str]:
         raise InvalidToken("The access token is not valid.") from None
     session_id = payload.get("sid") if isinstance(payload, dict) else None
     row = db.session.execute(
-        select(User, LoginSession.id)
+        select(User, LoginSession)
         .join(LoginSession, LoginSession.user_id == User.id)
         .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
     ).one_or_none()
     if row is None:
         raise InvalidToken("This login has ended; sign in again.", code="session_revoked")
-    return row[0], row[1]
+    user, login = row
+    now = utcnow()
+    if login.expires_at <= now:
+        raise InvalidToken("This login has expired; sign in again.", code="session_expired")
+    # The partner app's logins never refresh (its cookie bridge mints access tokens):
+    # their use counts here.
+    if now - login.last_used_at > TOUCH_EVERY:
+        _touch(login, now)
+    return user, login.id
 
 
 def login_required(role: str | None = None) -> Callable[[F], F]:

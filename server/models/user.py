@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String
@@ -16,6 +16,16 @@ if TYPE_CHECKING:
 
 THERAPIST = "therapist"
 CLIENT = "client"
+
+# An API login (and the partner app's) ends 30 days after its last use and, however
+# active, 90 days after sign-in. The portal's are shorter (server/portal/security.py).
+LOGIN_IDLE = timedelta(days=30)
+LOGIN_MAX_AGE = timedelta(days=90)
+CLIENT_LABEL_MAX = 40
+
+
+def _default_login_expiry() -> datetime:
+    return utcnow() + LOGIN_IDLE
 
 
 class User(IdMixin, db.Model):
@@ -48,13 +58,21 @@ class User(IdMixin, db.Model):
 
 
 class LoginSession(IdMixin, db.Model):
-    """One sign-in on one device: the family of refresh tokens it rotates through."""
+    """One sign-in on one device: the family of refresh tokens it rotates through.
+
+    `expires_at` is when the login ends unless used again: each use moves it to the
+    idle limit from then, never past the absolute limit from `created_at`. `client` is
+    a short label ("Firefox on Windows", "portal", "partner app"), never the raw
+    User-Agent.
+    """
 
     __tablename__ = "login_sessions"
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(default=_default_login_expiry)
+    client: Mapped[str | None] = mapped_column(String(CLIENT_LABEL_MAX))
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
 
