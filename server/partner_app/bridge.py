@@ -58,7 +58,9 @@ SIGN_IN_PATHS = ("/api/v1/auth/token",)
 SIGN_IN_PREFIX, SIGN_IN_SUFFIX = "/api/v1/invites/", "/accept"
 TOKEN_FIELDS = ("access_token", "refresh_token", "token_type", "expires_in")
 # What sign-out (and account deletion) asks the browser to forget for this origin.
-CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+# Not "cookies": that would clear every cookie of the origin, signing a therapist who
+# shares the browser out of the portal too. The app's own cookies are expired by name.
+CLEAR_SITE_DATA = '"cache", "storage"'
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]

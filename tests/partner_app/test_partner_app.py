@@ -215,7 +215,10 @@ def test_sign_out_ends_the_login_and_clears_the_site(client: FlaskClient, partne
     token = csrf_of(client)
     r = client.post("/app/api/auth/logout", headers={CSRF: token})
     assert r.status_code == 204
-    assert r.headers["Clear-Site-Data"] == '"cache", "cookies", "storage"'
+    assert r.headers["Clear-Site-Data"] == '"cache", "storage"'
+    # The app's cookies end by name; the portal's (same origin) are left alone.
+    expired = r.headers.getlist("Set-Cookie")
+    assert all("Path=/app" in c and "Max-Age=0" in c for c in expired) and len(expired) == 2
     expired = set_cookies(r)
     assert expired["tandem_app"]["tandem_app"].value == ""
     assert client.get_cookie("tandem_app", path="/app") is None
