@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from flask import current_app, g, request
-from flask_limiter.util import get_remote_address
 
 from server.api import Blueprint
 from server.auth import (
-    account_rate_limit_key,
     login_required,
     revoke_session,
     rotate_refresh_token,
+    sign_in_rate_limit_key,
 )
 from server.errors import Forbidden
 from server.extensions import limiter
@@ -29,12 +28,14 @@ blp = Blueprint("auth", __name__, description="Accounts and tokens")
 
 
 def _email_key() -> str:
-    """Rate-limit key for sign-in: the account being tried, else the caller's address."""
+    """Rate-limit key for sign-in: the account being tried from this address (never the
+    account alone: a stranger's failures must not lock out the real user), else the
+    caller's address."""
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
     if isinstance(email, str) and email.strip():
-        return account_rate_limit_key(accounts.normalize_email(email)[:254])
-    return "ip:" + get_remote_address()
+        return sign_in_rate_limit_key(accounts.normalize_email(email)[:254])
+    return sign_in_rate_limit_key(None)
 
 
 def _failed(response) -> bool:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from flask import Response, request, session
 from sqlalchemy import select
 
-from server.auth import account_rate_limit_key, passwords, revoke_session
+from server.auth import open_login, passwords, revoke_session, sign_in_rate_limit_key
 from server.db import utcnow
 from server.extensions import db
 from server.models import THERAPIST, LoginSession, User
@@ -22,8 +22,10 @@ from server.services.audit import record_event
 
 log = logging.getLogger(__name__)
 
-# However active the therapist is, a portal login ends after a working day.
+# However active the therapist is, a portal login ends after a working day (well within
+# the 90 days of API logins), and 2 hours after its last use (SESSION_IDLE).
 SESSION_MAX_AGE = timedelta(hours=12)
+PORTAL_CLIENT = "portal"  # the label GET /me/sessions and "Your sign-ins" show
 # `last_used_at` is written at most this often, not on every page view.
 TOUCH_EVERY = timedelta(minutes=1)
 MAX_EMAIL = 254
@@ -57,9 +59,7 @@ def check_credentials(email: str, password: str) -> User | None:
 
 def sign_in(user: User) -> None:
     """Open a login session for `user` and put it in a fresh cookie session."""
-    login = LoginSession(user_id=user.id)
-    db.session.add(login)
-    db.session.flush()
+    login = open_login(user=user, client=PORTAL_CLIENT, idle=SESSION_IDLE)
     record_event(
         actor_id=user.id, action="session.portal_login", object_type="session", object_id=login.id
     )
@@ -96,12 +96,17 @@ def signed_in_therapist() -> User | None:
         return None
     user, login = row
     now = utcnow()
-    if now - login.last_used_at > SESSION_IDLE or now - login.created_at > SESSION_MAX_AGE:
+    if (
+        login.expires_at <= now
+        or now - login.last_used_at > SESSION_IDLE
+        or now - login.created_at > SESSION_MAX_AGE
+    ):
         revoke_session(session_id=login.id, reason="expired")
         session.clear()
         return None
     if now - login.last_used_at > TOUCH_EVERY:
         login.last_used_at = now
+        login.expires_at = min(now + SESSION_IDLE, login.created_at + SESSION_MAX_AGE)
     return user
 
 
@@ -121,13 +126,10 @@ def csrf_valid() -> bool:
 
 
 def form_email_key() -> str:
-    """Rate-limit key of a sign-in form, built exactly like the API's (see `LOGIN_SCOPE`)."""
-    from flask_limiter.util import get_remote_address
-
+    """Rate-limit key of a sign-in form, built exactly like the API's (see `LOGIN_SCOPE`):
+    the account tried from this address, never the account alone."""
     email = request.form.get("email", "")
-    if email.strip():
-        return account_rate_limit_key(normalize_email(email)[:MAX_EMAIL])
-    return "ip:" + get_remote_address()
+    return sign_in_rate_limit_key(normalize_email(email)[:MAX_EMAIL] if email.strip() else None)
 
 
 def whole_number(text: str | None, *, minimum: int = 0, maximum: int = 1000) -> int | None:

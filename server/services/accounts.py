@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import func, select
 
-from server.auth import TokenPair, passwords, start_session
-from server.db import add_unique
-from server.errors import Conflict, Unauthorized
+from server.auth import (
+    TokenPair,
+    open_sessions,
+    passwords,
+    revoke_all_sessions,
+    revoke_session,
+    start_session,
+)
+from server.db import add_unique, is_id, utcnow
+from server.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from server.extensions import db
-from server.models import THERAPIST, User
+from server.models import THERAPIST, LoginSession, User
 from server.services.audit import record_event
 
 log = logging.getLogger(__name__)
@@ -89,3 +97,69 @@ def update_profile(*, user: User, name: str | None = None, timezone: str | None 
         user.timezone = timezone
     db.session.flush()
     return user
+
+
+# --- the caller's logins and password (API.md: /me/password, /me/sessions) -----------
+
+
+class WrongPassword(ValidationFailed):
+    """The current password given to confirm a change is not the account's."""
+
+    code = "wrong_password"
+
+
+def change_password(
+    *, user: User, keep_session_id: str | None, current_password: str, new_password: str
+) -> None:
+    """Set a new password after checking the current one; every login of the account but
+    `keep_session_id` (the one asking) ends, and their devices get no more pushes."""
+    if not passwords().verify(user.password_hash, current_password):
+        raise WrongPassword(
+            "The current password is not correct.",
+            errors={"current_password": ["Not correct."]},
+        )
+    user.password_hash = passwords().hash(new_password)
+    revoke_all_sessions(user_id=user.id, reason="password_changed", keep=keep_session_id)
+    record_event(
+        actor_id=user.id, action="user.password_changed", object_type="user", object_id=user.id
+    )
+    db.session.flush()
+
+
+def list_sessions(*, user: User, current_session_id: str | None) -> list[dict[str, Any]]:
+    """The caller's open logins, most recently used first, the current one marked."""
+    return [
+        {
+            "id": login.id,
+            "created_at": login.created_at,
+            "last_used_at": login.last_used_at,
+            "current": login.id == current_session_id,
+            "client": login.client or "unknown device",
+        }
+        for login in open_sessions(user_id=user.id, now=utcnow())
+    ]
+
+
+def end_session(*, user: User, session_id: str) -> None:
+    """End one of the caller's open logins (404 for anyone else's, an unknown or an
+    ended one): its tokens stop working and its devices get no more pushes at once."""
+    login = db.session.get(LoginSession, session_id) if is_id(session_id) else None
+    if login is None or login.user_id != user.id or login.revoked_at is not None:
+        raise NotFound("No such login.")
+    if login.expires_at <= utcnow():
+        raise NotFound("No such login.")
+    revoke_session(session_id=login.id, reason="ended_by_user")
+    record_event(
+        actor_id=user.id, action="session.ended", object_type="session", object_id=login.id
+    )
+
+
+def end_other_sessions(*, user: User, keep_session_id: str) -> None:
+    """Sign out everywhere else: every login of the caller's but this one ends."""
+    revoke_all_sessions(user_id=user.id, reason="ended_by_user", keep=keep_session_id)
+    record_event(
+        actor_id=user.id,
+        action="session.ended_others",
+        object_type="session",
+        object_id=keep_session_id,
+    )
