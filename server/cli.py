@@ -150,11 +150,11 @@ def seed_command(demo: bool) -> None:
 @click.password_option(help="At least 10 characters (asked for when not given).")
 @with_appcontext
 def create_therapist_command(email: str, name: str, password: str) -> None:
-    """Create a therapist account."""
+    """Create a therapist account (verified: it signs in at once)."""
     from server.errors import APIError
     from server.extensions import db
     from server.schemas.users import TherapistCreateSchema
-    from server.services.accounts import sign_up_therapist
+    from server.services.accounts import create_therapist
 
     errors = TherapistCreateSchema().validate({"email": email, "name": name, "password": password})
     if errors:
@@ -162,7 +162,7 @@ def create_therapist_command(email: str, name: str, password: str) -> None:
             _echo_err(f"tandem: {field}: {' '.join(messages)}")
         sys.exit(2)
     try:
-        user = sign_up_therapist(email=email, password=password, name=name)
+        user = create_therapist(email=email, password=password, name=name)
         db.session.commit()
     except APIError as exc:
         _echo_err(f"tandem: {exc.detail}")

@@ -11,14 +11,16 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from exercises.catalog import default_catalog_path
+from notifications.mail import MAILERS, parse_smtp_url, valid_sender
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+sentinel", "redis+clust
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
 DATA_KEYS_FILE = "data_keys"
 DATABASE_FILE = "tandem.sqlite3"
+DEFAULT_MAIL_FROM = "tandem@localhost"
+DEFAULT_PUBLIC_URL = "http://localhost:8000"
 
 
 class ConfigError(Exception):
@@ -54,6 +58,11 @@ class Settings:
     # Files in the instance folder the app cannot run without (the default SQLite
     # database, generated secrets); `/readyz` fails when they are gone.
     instance_files: tuple[Path, ...] = ()
+    # Email (notifications/mail.py): `log` or `smtp`; links are public_url + page + token.
+    mailer: str = "log"
+    smtp_url: str | None = field(default=None, repr=False)  # holds a password
+    mail_from: str = DEFAULT_MAIL_FROM
+    public_url: str = DEFAULT_PUBLIC_URL
 
     @property
     def uses_redis(self) -> bool:
@@ -118,6 +127,47 @@ def _validate_data_keys(variable: str, raw: str) -> tuple[str, ...]:
     return keys
 
 
+def _validate_public_url(variable: str, raw: str) -> str:
+    try:
+        parts = urlsplit(raw.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(variable, f"not a valid URL: {raw!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(variable, f"expected http(s)://host[:port][/path], got {raw!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(variable, "expected no query or fragment")
+    return raw.strip().rstrip("/")
+
+
+def _mail_settings(get: Callable[[str], str | None]) -> dict[str, str | None]:
+    """TANDEM_MAILER, TANDEM_SMTP_URL, TANDEM_MAIL_FROM, TANDEM_PUBLIC_URL. A bad SMTP
+    URL is named without its password."""
+    mailer = (get("TANDEM_MAILER") or "log").strip().lower()
+    if mailer not in MAILERS:
+        raise ConfigError("TANDEM_MAILER", f"unknown mailer {mailer!r} (expected log or smtp)")
+    smtp_url = get("TANDEM_SMTP_URL")
+    if smtp_url is not None:
+        try:
+            parse_smtp_url(smtp_url)
+        except ValueError as exc:
+            raise ConfigError("TANDEM_SMTP_URL", str(exc)) from None
+    elif mailer == "smtp":
+        raise ConfigError("TANDEM_SMTP_URL", "required when TANDEM_MAILER=smtp")
+    mail_from = (get("TANDEM_MAIL_FROM") or DEFAULT_MAIL_FROM).strip()
+    if not valid_sender(mail_from):
+        raise ConfigError("TANDEM_MAIL_FROM", f"not an email address: {mail_from!r}")
+    public_url = _validate_public_url(
+        "TANDEM_PUBLIC_URL", get("TANDEM_PUBLIC_URL") or DEFAULT_PUBLIC_URL
+    )
+    return {
+        "mailer": mailer,
+        "smtp_url": smtp_url.strip() if smtp_url else None,
+        "mail_from": mail_from,
+        "public_url": public_url,
+    }
+
+
 def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate the environment (or `environ`) and fill generated secrets from the instance."""
     env = dict(os.environ if environ is None else environ)
@@ -165,6 +215,8 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
     if not catalog_path.is_dir():
         raise ConfigError("TANDEM_CATALOG_PATH", f"no such folder: {catalog_path}")
 
+    mail = _mail_settings(get)
+
     allow_signup = _flag(
         "TANDEM_ALLOW_THERAPIST_SIGNUP", get("TANDEM_ALLOW_THERAPIST_SIGNUP"), True
     )
@@ -200,4 +252,8 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         ratelimit_storage=storage,
         catalog_path=catalog_path,
         instance_files=tuple(instance_files),
+        mailer=str(mail["mailer"]),
+        smtp_url=mail["smtp_url"],
+        mail_from=str(mail["mail_from"]),
+        public_url=str(mail["public_url"]),
     )

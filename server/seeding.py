@@ -40,7 +40,7 @@ def seed_all(*, demo: bool = False) -> Iterator[str]:
 
 def seed_demo() -> Iterator[str]:
     """A demo therapist with one couple whose partners have both joined."""
-    from server.services.accounts import sign_up_therapist
+    from server.services.accounts import create_therapist
     from server.services.couples import accept_invite, create_couple, invite_code
 
     therapist = db.session.scalars(
@@ -48,7 +48,7 @@ def seed_demo() -> Iterator[str]:
     ).one_or_none()
     if therapist is None:
         email, password, name = DEMO_THERAPIST
-        therapist = sign_up_therapist(email=email, password=password, name=name)
+        therapist = create_therapist(email=email, password=password, name=name)
         couple = create_couple(therapist=therapist, label=DEMO_COUPLE_LABEL)
         for invite, (p_email, p_password, p_name, tz) in zip(
             couple.invites, DEMO_PARTNERS, strict=True

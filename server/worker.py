@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 PLAN_EVERY = 15 * 60
 DISPATCH_EVERY = 30
 INACTIVITY_EVERY = 60 * 60
+# Emails are sent right after their commit by the web process; this pass retries what
+# failed (each row waits its own backoff) or was left by a process that died.
+MAIL_EVERY = 30
 
 
 def sender() -> Sender:
@@ -66,6 +69,13 @@ def inactivity_pass(now: datetime | None = None) -> dict[str, int]:
     return reminders.scan_inactivity(now=now or utcnow())
 
 
+def mail_pass(now: datetime | None = None) -> dict[str, int]:
+    """Send the outbox's due emails (retries with backoff, and rows left behind)."""
+    from server.services.mail import send_outbox
+
+    return send_outbox(now=now or utcnow())
+
+
 def _in_context(app: Flask, func: Any) -> Any:
     """Each run of a job in its own app context and database session, removed after."""
 
@@ -88,8 +98,18 @@ def describe_failure(error: BaseException) -> str | None:
     return None
 
 
-PASSES = {"plan": plan_pass, "dispatch": dispatch_pass, "inactivity": inactivity_pass}
-EVERY = {"plan": PLAN_EVERY, "dispatch": DISPATCH_EVERY, "inactivity": INACTIVITY_EVERY}
+PASSES = {
+    "plan": plan_pass,
+    "dispatch": dispatch_pass,
+    "inactivity": inactivity_pass,
+    "mail": mail_pass,
+}
+EVERY = {
+    "plan": PLAN_EVERY,
+    "dispatch": DISPATCH_EVERY,
+    "inactivity": INACTIVITY_EVERY,
+    "mail": MAIL_EVERY,
+}
 
 
 def run(
@@ -99,7 +119,7 @@ def run(
     stop_event: threading.Event | None = None,
 ) -> int:
     """Run the reminder jobs until SIGTERM (or `stop_event`). `every` (job name →
-    seconds) runs only those jobs at those intervals; by default all three at theirs."""
+    seconds) runs only those jobs at those intervals; by default all four at theirs."""
     chosen = dict(every) if every is not None else EVERY
     jobs = [
         Job(name, _in_context(app, PASSES[name]), seconds, describe_failure)

@@ -52,12 +52,17 @@ class Api:
         return self.client.open(path, method=method, headers=headers, **kwargs)
 
     def therapist(self, email: str | None = None, name: str = "Dr. Rivera") -> Actor:
+        """A verified therapist, made the way `tandem create-therapist` makes one (sign-up
+        by the API only sends an email: see tests/api/test_accounts_mail.py)."""
+        from server.extensions import db
+        from server.services.accounts import create_therapist
+
         email = email or unique_email("therapist")
-        r = self.client.post(
-            "/api/v1/auth/therapists", json={"email": email, "password": PASSWORD, "name": name}
-        )
-        assert r.status_code == 201, r.get_json()
-        return self.login(email, user=r.get_json())
+        with self.client.application.app_context():
+            create_therapist(email=email, password=PASSWORD, name=name)
+            db.session.commit()
+            db.session.remove()
+        return self.login(email)
 
     def login(
         self, email: str, password: str = PASSWORD, user: dict[str, Any] | None = None

@@ -14,13 +14,16 @@ from server.auth import (
 from server.errors import Forbidden
 from server.extensions import limiter
 from server.schemas.users import (
+    AcceptedSchema,
+    PasswordResetConfirmSchema,
+    PasswordResetRequestSchema,
     RefreshSchema,
     TherapistCreateSchema,
     TokenCreateSchema,
     TokenSchema,
-    UserSchema,
+    VerifyEmailSchema,
 )
-from server.services import accounts
+from server.services import account_mail, accounts
 from server.services.audit import record_event
 
 PREFIX = "/auth"
@@ -42,18 +45,80 @@ def _failed(response) -> bool:  # type: ignore[no-untyped-def]
     return response.status_code == 401
 
 
+def _address_key() -> str:
+    """Rate-limit key of the address an email would go to (a keyed hash, never the
+    address), else the caller's network address: no one is sent a flood of emails."""
+    from flask_limiter.util import get_remote_address
+
+    from server.auth import account_rate_limit_key
+
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    if isinstance(email, str) and email.strip():
+        return account_rate_limit_key(accounts.normalize_email(email)[:254])
+    return "ip:" + get_remote_address()
+
+
+def _token_refused(response) -> bool:  # type: ignore[no-untyped-def]
+    """A token or code that did not work (guessing costs; a typo in a password does not)."""
+    return response.status_code in (400, 410)
+
+
 @blp.route("/therapists", methods=["POST"])
 @limiter.limit("60 per minute")
+@limiter.limit("5 per hour", key_func=_address_key)
 @blp.arguments(TherapistCreateSchema)
-@blp.response(201, UserSchema)
+@blp.response(202, AcceptedSchema)
 @blp.alt_response(403, description="Therapist sign-up is switched off")
-@blp.alt_response(409, description="Email already registered")
 @blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
 def sign_up_therapist(body: dict[str, str]) -> object:
-    """Create a therapist account."""
+    """Sign up as a therapist: the same answer whether or not the address has an account.
+
+    A new address receives a link to confirm it (valid 24 h); the account signs in only
+    after that. An address with an account receives a note instead (with a link to
+    choose a new password), and nothing changes."""
     if not current_app.config["TANDEM_SETTINGS"].allow_therapist_signup:
         raise Forbidden("Therapist sign-up is switched off on this server.", code="signup_closed")
-    return accounts.sign_up_therapist(**body)
+    return {"detail": account_mail.request_therapist_signup(**body)}, 202
+
+
+@blp.route("/verify-email", methods=["POST"])
+@limiter.limit("30 per 15 minutes", deduct_when=_token_refused)
+@blp.arguments(VerifyEmailSchema)
+@blp.response(204)
+@blp.alt_response(400, description="Not a token we issued (`token_invalid`)")
+@blp.alt_response(410, description="Expired (`token_expired`) or already used (`token_used`)")
+@blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
+def verify_email(body: dict[str, str]) -> None:
+    """Confirm an email address with the token of the sign-up email (once, within 24 h)."""
+    account_mail.verify_email(token=body["token"])
+    return None
+
+
+@blp.route("/password-reset", methods=["POST"])
+@limiter.limit("30 per 15 minutes")
+@limiter.limit("5 per hour", key_func=_address_key)
+@blp.arguments(PasswordResetRequestSchema)
+@blp.response(202, AcceptedSchema)
+@blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
+def request_password_reset(body: dict[str, str]) -> object:
+    """Ask for a password reset: the same answer for every address; an account's address
+    receives a one-time link (valid 1 h)."""
+    return {"detail": account_mail.request_password_reset(email=body["email"])}, 202
+
+
+@blp.route("/password-reset/confirm", methods=["POST"])
+@limiter.limit("10 per 15 minutes", deduct_when=_token_refused)
+@blp.arguments(PasswordResetConfirmSchema)
+@blp.response(204)
+@blp.alt_response(400, description="Not a token or code we issued (`token_invalid`)")
+@blp.alt_response(410, description="Expired (`token_expired`) or already used (`token_used`)")
+@blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
+def confirm_password_reset(body: dict[str, str]) -> None:
+    """Set a new password with a reset token or a therapist's recovery code (once); every
+    login of the account ends."""
+    account_mail.confirm_password_reset(token=body["token"], new_password=body["new_password"])
+    return None
 
 
 @blp.route("/token", methods=["POST"])

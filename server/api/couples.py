@@ -9,9 +9,11 @@ from flask.views import MethodView
 from server.api import Blueprint
 from server.auth import current_user, login_required
 from server.db import utcnow
+from server.extensions import limiter
 from server.models import THERAPIST, Couple
 from server.schemas.couples import CoupleCreateSchema, CoupleSchema, InviteSchema
-from server.services import couples, progress
+from server.schemas.users import RecoveryCodeSchema
+from server.services import account_mail, couples, progress
 
 PREFIX = "/couples"
 blp = Blueprint("couples", __name__, description="A therapist's couples")
@@ -92,3 +94,17 @@ def reissue_invite(couple_id: str, slot: int) -> object:
         "expires_at": invite.expires_at,
         "accepted_at": None,
     }
+
+
+@blp.route("/<couple_id>/partners/<partner_id>/recovery", methods=["POST"])
+@limiter.limit("30 per hour")
+@login_required(THERAPIST)
+@blp.response(201, RecoveryCodeSchema)
+@blp.alt_response(404, description="No such couple or partner, or not yours")
+@blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
+def create_recovery_code(couple_id: str, partner_id: str) -> object:
+    """Issue a one-time recovery code (24 h) for a partner who lost their password; they
+    type it as the `token` of a password reset. An earlier unused code stops working."""
+    return account_mail.issue_recovery_code(
+        therapist=current_user(), couple_id=couple_id, partner_id=partner_id
+    )

@@ -53,3 +53,46 @@ class InviteAcceptSchema(RequestSchema):
 
 class InviteAcceptedSchema(TokenSchema):
     user = fields.Nested(UserSchema)
+
+
+# --- sign-up without enumeration, verification, password reset, recovery codes -------
+
+TOKEN_MAX_LENGTH = 200
+
+
+def OneTimeToken() -> fields.String:
+    return fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=TOKEN_MAX_LENGTH),
+        metadata={
+            "description": "The token of an email's link (`?token=`), or for a password "
+            "reset a recovery code from the therapist (e.g. `7KQ2-M9XD-HT4R-B8WN`)"
+        },
+    )
+
+
+class AcceptedSchema(Schema):
+    detail = fields.String(
+        metadata={"description": "The same text whether or not the address has an account"}
+    )
+
+
+class VerifyEmailSchema(RequestSchema):
+    token = OneTimeToken()
+
+
+class PasswordResetRequestSchema(RequestSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+
+
+class PasswordResetConfirmSchema(RequestSchema):
+    token = OneTimeToken()
+    new_password = Password()
+
+
+class RecoveryCodeSchema(Schema):
+    code = fields.String(
+        metadata={"description": "One-time, for `POST /auth/password-reset/confirm`'s `token`"}
+    )
+    expires_at = Instant()

@@ -53,8 +53,15 @@ def create_user(
     role: str,
     timezone: str = "UTC",
     couple_id: str | None = None,
+    verified: bool = True,
 ) -> User:
-    """Create an account; 409 if the email (in any letter case) is taken."""
+    """Create an account; 409 if the email (in any letter case) is taken.
+
+    Verified unless said otherwise: the callers are an operator (`tandem
+    create-therapist`, the demo) and partners joining by invite, whose address is
+    vouched for by the therapist who handed them the code. Self-service sign-up does
+    not come here (`server.services.account_mail.request_therapist_signup`).
+    """
     if email_taken(email=email):
         raise Conflict("An account with this email already exists.", code="email_taken")
     user = User(
@@ -64,6 +71,7 @@ def create_user(
         role=role,
         timezone=timezone,
         couple_id=couple_id,
+        email_verified_at=utcnow() if verified else None,
     )
     # Two sign-ups racing for one email: the unique index decides.
     if not add_unique(db.session, user):
@@ -71,9 +79,11 @@ def create_user(
     return user
 
 
-def sign_up_therapist(*, email: str, password: str, name: str) -> User:
+def create_therapist(*, email: str, password: str, name: str) -> User:
+    """A verified therapist account, made by an operator (`tandem create-therapist`, the
+    demo, test factories); 409 if the address is taken."""
     user = create_user(email=email, password=password, name=name, role=THERAPIST)
-    record_event(actor_id=user.id, action="user.signed_up", object_type="user", object_id=user.id)
+    record_event(actor_id=user.id, action="user.created", object_type="user", object_id=user.id)
     return user
 
 
@@ -84,6 +94,10 @@ def sign_in(*, email: str, password: str) -> TokenPair:
     """
     user = find_user_by_email(email=email)
     if not passwords().verify(user.password_hash if user else None, password) or user is None:
+        raise Unauthorized("The email or password is not correct.", code="invalid_credentials")
+    if user.email_verified_at is None:
+        # Not verified yet: the same answer as a wrong password (no hint that the
+        # address has an account); the link in the sign-up email opens the door.
         raise Unauthorized("The email or password is not correct.", code="invalid_credentials")
     if passwords().needs_rehash(user.password_hash):
         user.password_hash = passwords().hash(password)
