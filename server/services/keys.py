@@ -2,9 +2,12 @@
 the newest data key.
 
 What else is stored about secrets, and why it is safe in a copy of the database:
-- `invites.code_hash`, `refresh_tokens.token_hash`: unkeyed SHA-256, on purpose — they
-  are looked up by hash, and the values are random (80-bit invite codes, 256-bit refresh
-  tokens), too many to guess; a digest of a random secret confirms nothing.
+- `invites.code_hash`, `refresh_tokens.token_hash`, `account_tokens.token_hash`: unkeyed
+  SHA-256, on purpose — they are looked up by hash, and the values are random (80-bit
+  invite and recovery codes, 256-bit refresh, verification and reset tokens), too many
+  to guess; a digest of a random secret confirms nothing.
+- `outbound_emails.message_encrypted`: an email waiting to be sent (address, live link),
+  encrypted, and blanked once sent.
 - `checkins.body_hash`: a *keyed* fingerprint (HMAC) of free text — a plain digest of it
   would confirm a guessed reflection — recomputed here with the newest key.
 - `checkins.answers`: ratings and choices only; text answers are in `text_encrypted`.
@@ -24,7 +27,14 @@ from sqlalchemy import select, update
 
 from server.crypto import cipher
 from server.extensions import db
-from server.models import Assignment, AssignmentEvent, CheckIn, Invite, ReminderPreferences
+from server.models import (
+    Assignment,
+    AssignmentEvent,
+    CheckIn,
+    Invite,
+    OutboundEmail,
+    ReminderPreferences,
+)
 from server.services.checkins import stored_body_hash
 
 log = logging.getLogger(__name__)
@@ -36,6 +46,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[Any], str], ...] = (
     (AssignmentEvent, "reason_encrypted"),
     (Invite, "code_encrypted"),
     (ReminderPreferences, "text_encrypted"),
+    (OutboundEmail, "message_encrypted"),
 )
 BATCH = 500
 
@@ -44,7 +55,11 @@ BATCH = 500
 # Keyed fingerprints (HMAC with a key derived from each data key), recomputed below.
 FINGERPRINT_COLUMNS = ("checkins.body_hash",)
 # Plain SHA-256 of random secrets of at least 80 bits: nothing to guess.
-RANDOM_SECRET_DIGESTS = ("invites.code_hash", "refresh_tokens.token_hash")
+RANDOM_SECRET_DIGESTS = (
+    "invites.code_hash",
+    "refresh_tokens.token_hash",
+    "account_tokens.token_hash",
+)
 # Salted, slow password hashes (argon2).
 PASSWORD_HASHES = ("users.password_hash",)
 
