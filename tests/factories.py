@@ -202,3 +202,25 @@ def check_in(api: Api, partner: Actor, assignment_id: str, **kwargs: Any) -> dic
     r = api.call("POST", "/api/v1/checkins", partner, json=checkin_body(assignment_id, **kwargs))
     assert r.status_code == 201, r.get_json()
     return r.get_json()  # type: ignore[no-any-return]
+
+
+def issue_account_token(api: Api, email: str, purpose: str) -> str:
+    """A live one-time token (`verify_email`, `password_reset` or `recovery`) for a new
+    verified therapist with `email`, as its email would carry it (for tests that need a
+    token without reading an email)."""
+    from datetime import timedelta
+
+    from server.db import utcnow
+    from server.extensions import db
+    from server.services import account_mail
+    from server.services.accounts import create_therapist
+
+    with api.client.application.app_context():
+        user = create_therapist(email=email, password=PASSWORD, name="Dr. Token")
+        db.session.flush()
+        token = account_mail._issue_token(
+            user=user, purpose=purpose, ttl=timedelta(hours=1), now=utcnow()
+        )
+        db.session.commit()
+        db.session.remove()
+    return token

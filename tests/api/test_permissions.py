@@ -24,6 +24,7 @@ from tests.factories import (
     build_world,
     check_in,
     checkin_body,
+    issue_account_token,
     unique_email,
 )
 from tests.portal.matrix import PORTAL_MATRIX
@@ -161,8 +162,32 @@ CASES = [
         "/api/v1/auth/therapists",
         "POST",
         lambda a, w: "/api/v1/auth/therapists",
-        everyone(201),
+        everyone(202),
         body=lambda a, w: {"email": unique_email(), "password": PASSWORD, "name": "Dr. New"},
+    ),
+    Case(
+        "/api/v1/auth/verify-email",
+        "POST",
+        lambda a, w: "/api/v1/auth/verify-email",
+        everyone(204),
+        body=lambda a, w: {"token": issue_account_token(a, unique_email(), "verify_email")},
+    ),
+    Case(
+        "/api/v1/auth/password-reset",
+        "POST",
+        lambda a, w: "/api/v1/auth/password-reset",
+        everyone(202),
+        body=lambda a, w: {"email": w.partner.user["email"]},
+    ),
+    Case(
+        "/api/v1/auth/password-reset/confirm",
+        "POST",
+        lambda a, w: "/api/v1/auth/password-reset/confirm",
+        everyone(204),
+        body=lambda a, w: {
+            "token": issue_account_token(a, unique_email(), "password_reset"),
+            "new_password": "a brand new password",
+        },
     ),
     Case(
         "/api/v1/auth/token",
@@ -454,6 +479,12 @@ CASES = [
         "/api/v1/couples/<couple_id>/invites/<int:slot>/reissue",
         "POST",
         lambda a, w: f"/api/v1/couples/{fresh_couple_id(a, w)}/invites/1/reissue",
+        therapist_only(201),
+    ),
+    Case(
+        "/api/v1/couples/<couple_id>/partners/<partner_id>/recovery",
+        "POST",
+        lambda a, w: f"/api/v1/couples/{w.couple['id']}/partners/{w.partner.id}/recovery",
         therapist_only(201),
     ),
 ]
