@@ -88,6 +88,11 @@ class MyReminders(MethodView):
 @blp.arguments(DeviceCreateSchema)
 @blp.response(201, DeviceSchema)
 @blp.alt_response(200, schema=DeviceSchema, description="This token was known already")
+@blp.alt_response(
+    409,
+    description="The token belongs to another account's open login (`device_taken`): sign "
+    "that account out on this device first",
+)
 def register_device(body: dict[str, str]) -> object:
     """Register this phone's push token (therapists too: for alerts)."""
     device, created = reminders.register_device(

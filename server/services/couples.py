@@ -160,14 +160,17 @@ def accept_invite(
 
 
 def reissue_invite(*, therapist: User, couple_id: str, slot: int) -> Invite:
-    """Replace a slot's unused invite with a fresh code (the old one stops working)."""
+    """Replace a slot's unused invite with a fresh code (the old one stops working).
+
+    A slot whose partner joined is taken while that partner's account exists; once they
+    deleted it, the slot is free again and gets a fresh code like an unused one."""
     if slot not in (1, 2):
         raise NotFound("No such invite.")
     couple = get_couple_for_therapist(therapist=therapist, couple_id=couple_id)
     current = next((i for i in couple.invites if i.slot == slot), None)
     if current is None:
         raise NotFound("No such invite.")
-    if current.accepted_at is not None:
+    if current.accepted_at is not None and _partner_still_here(couple, current):
         raise Conflict("This partner has already joined.", code="invite_used")
     couple.invites.remove(current)
     db.session.flush()
@@ -182,3 +185,11 @@ def reissue_invite(*, therapist: User, couple_id: str, slot: int) -> Invite:
         couple_id=couple.id,
     )
     return invite
+
+
+def _partner_still_here(couple: Couple, invite: Invite) -> bool:
+    """Whether the partner who accepted `invite` still has an account in the couple (an
+    erased account leaves `accepted_by_id` null)."""
+    return invite.accepted_by_id is not None and any(
+        partner.id == invite.accepted_by_id for partner in couple.partners
+    )

@@ -36,7 +36,7 @@ from notifications.planning import (
 from notifications.texts import reminder_text
 from server.crypto import cipher
 from server.db import is_id, new_id, utcnow
-from server.errors import NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import (
     ACTIVE,
@@ -47,6 +47,7 @@ from server.models import (
     Assignment,
     CheckIn,
     Device,
+    LoginSession,
     Reminder,
     ReminderPreferences,
     User,
@@ -123,10 +124,20 @@ def register_device(
 ) -> tuple[Device, bool]:
     """Remember a push token for this login; the same token again just refreshes it.
 
-    A token that moves to another account (a phone changing hands) moves with it.
+    A token registered by another account moves to this one only once the login that
+    registered it has ended (a phone changing hands: signing out there forgets the
+    token, and so does a login that expired). While that login is open the token stays
+    where it is (409 `device_taken`): knowing someone's push token must not be a way to
+    take their pushes, e.g. a therapist's alerts.
     """
     device = db.session.scalars(select(Device).where(Device.token == token)).one_or_none()
     if device is not None:
+        if device.user_id != user.id and _login_still_open(device):
+            raise Conflict(
+                "This device receives another account's notifications. Sign that account "
+                "out on this device first.",
+                code="device_taken",
+            )
         created = device.user_id != user.id
         device.user_id, device.session_id = user.id, session_id
         device.platform, device.last_seen_at = platform, utcnow()
@@ -136,6 +147,15 @@ def register_device(
     db.session.add(device)
     db.session.flush()
     return device, True
+
+
+def _login_still_open(device: Device) -> bool:
+    """Whether the login that registered `device` still works (one not recorded, as the
+    demo's, counts as open: nothing shows it ended)."""
+    if device.session_id is None:
+        return True
+    login = db.session.get(LoginSession, device.session_id)
+    return login is not None and login.revoked_at is None and login.expires_at > utcnow()
 
 
 def delete_device(*, user: User, device_id: str) -> None:
