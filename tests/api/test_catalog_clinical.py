@@ -137,25 +137,31 @@ def test_the_safety_stop_pressure_and_pain_still_alert_and_hold(  # type: ignore
         assert api.call("GET", "/api/v1/me/homework", partner).get_json()["status"] == "paused"
 
 
+# Answers that inform the therapist's decisions are the therapist's alone whatever the
+# visibility (privacy rule 4): readiness, and pain signals below the alert line.
+THERAPIST_ONLY = {
+    "ready_to_move_on": True,
+    "ongoing_pain": 3,
+    "genital_discomfort": True,
+}
+
+
 def test_ready_to_move_on_never_reaches_the_other_partner(api: Api, couple) -> None:  # type: ignore[no-untyped-def]
     t, _, a, b, aid = couple
-    shared = check_in(
-        api, a, aid, visibility="couple", answers={**SF_CALM, "ready_to_move_on": True}
-    )
+    shared = check_in(api, a, aid, visibility="couple", answers={**SF_CALM, **THERAPIST_ONLY})
     seen = api.call("GET", f"/api/v1/checkins/{shared['id']}", b)
     assert seen.status_code == 200
     assert seen.get_json()["answers"]["anxiety"] == SF_CALM["anxiety"]  # shared: readable
-    assert "ready_to_move_on" not in seen.get_json()["answers"]
-    r = api.call("GET", "/api/v1/me/shared-checkins", b)
-    if r.status_code != 404:  # the route exists since issue 12
-        body = r.get_json()
-        assert [c["id"] for c in body] == [shared["id"]]
-        assert "ready_to_move_on" not in body[0]["answers"]
-    # The author and the therapist see it.
+    assert not THERAPIST_ONLY.keys() & seen.get_json()["answers"].keys()
+    body = api.call("GET", "/api/v1/me/shared-checkins", b).get_json()
+    assert [c["id"] for c in body] == [shared["id"]]
+    assert not THERAPIST_ONLY.keys() & body[0]["answers"].keys()
+    # The author and the therapist see them.
     own = api.call("GET", f"/api/v1/checkins/{shared['id']}", a).get_json()
-    assert own["answers"]["ready_to_move_on"] is True
     therapist = api.call("GET", f"/api/v1/checkins/{shared['id']}", t).get_json()
-    assert therapist["answers"]["ready_to_move_on"] is True
+    for key, value in THERAPIST_ONLY.items():
+        assert own["answers"][key] == value
+        assert therapist["answers"][key] == value
 
 
 def test_a_declined_session_is_recorded_without_counting_against_them(  # type: ignore[no-untyped-def]

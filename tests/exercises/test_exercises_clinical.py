@@ -186,6 +186,9 @@ def test_partner_hidden_keys_current_and_legacy_forms(catalog: Catalog) -> None:
     form = catalog.exercise(STEPS[0]).form.to_list()
     hidden = partner_hidden_keys(form)
     assert {READY_KEY, "pain", "distress", "stopped", "pressured", "unsafe"} <= hidden
+    # Pain signals below the alert line inform the therapist's decisions (a medical
+    # check, a pelvic-floor physiotherapist): theirs alone, like the pain scale itself.
+    assert {"genital_discomfort", "ongoing_pain"} <= hidden
     # Information a partner may share with the couple stays readable.
     assert not {"stopped_early", "self_pressure", "anxiety", "reflection"} & hidden
     # A form stored before `audience` existed (version 1) still hides "ready".
