@@ -208,6 +208,17 @@ class FCMSender:
                     aps=messaging.Aps(sound="default", thread_id=NOTIFICATION_GROUP)
                 ),
             ),
+            # Browsers (the partner app's service worker, platform "web"): the push
+            # service keeps it no longer than the others, a newer one replaces an unshown
+            # older one (Topic), and the worker shows it under the same tag.
+            webpush=messaging.WebpushConfig(
+                headers={
+                    "TTL": str(int(self._ttl.total_seconds())),
+                    "Urgency": "high",
+                    "Topic": NOTIFICATION_GROUP,
+                },
+                notification=messaging.WebpushNotification(tag=NOTIFICATION_GROUP),
+            ),
         )
         # firebase-admin >= 7.5 warns that `Message(token=...)` is deprecated in
         # favour of Firebase installation IDs (`fid`). Our devices register FCM

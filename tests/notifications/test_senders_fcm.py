@@ -85,10 +85,31 @@ def test_payload_is_discreet_and_shaped_for_android_and_ios(
         },
         "payload": {"aps": {"sound": "default", "thread-id": "tandem"}},
     }
+    assert sent["webpush"] == {
+        "headers": {"TTL": "7200", "Urgency": "high", "Topic": "tandem"},
+        "notification": {"tag": "tandem"},
+    }
     # Nothing on the wire names the app's subject, in any field.
     assert forbidden_terms(json.dumps(sent)) == []
     # Anonymous test credentials: the SDK sent no Authorization header.
     assert "authorization" not in fake_fcm.received[0].headers
+
+
+def test_a_browser_gets_the_same_discreet_push_as_a_phone(
+    firebase_app: firebase_admin.App, fake_fcm: FakeFCM
+) -> None:
+    """The partner app registers `web` devices: FCM relays the message to the browser's
+    push service, whose service worker shows `notification` under the tag."""
+    sender = FCMSender(firebase_app, clock=lambda: 1_800_000_000.0)
+
+    assert [r.ok for r in sender.send([message("tok-web", platform="web")])] == [True]
+
+    [sent] = fake_fcm.delivered_to("tok-web")
+    assert sent["notification"] == {"title": DISCREET_TITLE, "body": DISCREET_BODY}
+    assert sent["data"] == {"screen": "homework"}
+    assert sent["webpush"]["notification"] == {"tag": "tandem"}
+    assert int(sent["webpush"]["headers"]["TTL"]) <= 7200
+    assert forbidden_terms(json.dumps(sent)) == []
 
 
 def test_partners_own_wording_and_channel_are_sent(
