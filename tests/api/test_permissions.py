@@ -134,6 +134,12 @@ def client_device_id(api: Api, world: World) -> str:
     return str(r.get_json()["id"])
 
 
+def client_session_id(api: Api, world: World) -> str:
+    """The login of the main couple's first partner (ending it is theirs alone)."""
+    serializer = api.client.application.extensions["tandem.token_serializer"]
+    return str(serializer.loads(world.client.access_token)["sid"])
+
+
 def fresh_couple_id(api: Api, world: World) -> str:
     return str(api.couple(world.therapist)["id"])
 
@@ -433,6 +439,27 @@ CASES = [
             "other_partner": 200,
             "therapist": 403,
             "other_therapist": 403,
+        },
+    ),
+    Case(
+        "/api/v1/me/password",
+        "POST",
+        lambda a, w: "/api/v1/me/password",
+        signed_in(204),
+        body=lambda a, w: {"current_password": PASSWORD, "new_password": "another passphrase"},
+    ),
+    Case("/api/v1/me/sessions", "GET", lambda a, w: "/api/v1/me/sessions", signed_in(200)),
+    Case("/api/v1/me/sessions", "DELETE", lambda a, w: "/api/v1/me/sessions", signed_in(204)),
+    Case(
+        "/api/v1/me/sessions/<session_id>",
+        "DELETE",
+        lambda a, w: f"/api/v1/me/sessions/{client_session_id(a, w)}",
+        {
+            "anonymous": 401,
+            "client": 204,
+            "other_partner": 404,
+            "therapist": 404,
+            "other_therapist": 404,
         },
     ),
     Case(

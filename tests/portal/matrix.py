@@ -53,5 +53,11 @@ PORTAL_MATRIX: dict[str, dict[str, int]] = {
     "POST /portal/assignments/<assignment_id>/complete": signed_in(303),
     "POST /portal/assignments/<assignment_id>/targets": signed_in(303),
     "GET /portal/alerts": signed_in(200, 200),
+    "GET /portal/sign-ins": signed_in(200, 200),
+    # The main therapist's API login: the other therapist gets 404.
+    "POST /portal/sign-ins/<session_id>/end": signed_in(303),
+    "POST /portal/sign-ins/end-others": signed_in(303, 303),
+    # Each therapist changes their own password.
+    "POST /portal/password": signed_in(303, 303),
     "POST /portal/alerts/<alert_id>/ack": signed_in(303),
 }

@@ -64,10 +64,31 @@ TARGETS: dict[str, Target] = {
         lambda a, w: {"per_week-sf-1-nongenital-touch": "2"},
     ),
     "GET /portal/alerts": Target(lambda a, w: "/portal/alerts"),
+    "GET /portal/sign-ins": Target(lambda a, w: "/portal/sign-ins"),
+    "POST /portal/sign-ins/<session_id>/end": Target(
+        lambda a, w: f"/portal/sign-ins/{therapist_session_id(a, w)}/end", lambda a, w: {}
+    ),
+    "POST /portal/sign-ins/end-others": Target(
+        lambda a, w: "/portal/sign-ins/end-others", lambda a, w: {}
+    ),
+    "POST /portal/password": Target(
+        lambda a, w: "/portal/password",
+        lambda a, w: {
+            "current_password": PASSWORD,
+            "new_password": "another passphrase",
+            "new_password_again": "another passphrase",
+        },
+    ),
     "POST /portal/alerts/<alert_id>/ack": Target(
         lambda a, w: f"/portal/alerts/{alert_id(a, w)}/ack", lambda a, w: {}
     ),
 }
+
+
+def therapist_session_id(api: Api, world: World) -> str:
+    """The main therapist's API login."""
+    serializer = api.client.application.extensions["tandem.token_serializer"]
+    return str(serializer.loads(world.therapist.access_token)["sid"])
 
 
 def actor_for(world: World, role: str) -> Actor | None:
