@@ -323,8 +323,10 @@ class SmtpMailer:
             raise _smtp_error(error, "data_refused") from None
         except smtplib.SMTPResponseException as error:
             raise _smtp_error(error, "smtp") from None
-        except smtplib.SMTPServerDisconnected:
-            raise MailError("disconnected") from None
+        except smtplib.SMTPServerDisconnected as error:
+            # smtplib reports a read that timed out as a disconnection.
+            timed_out = isinstance(error.__context__, TimeoutError)
+            raise MailError("timeout" if timed_out else "disconnected") from None
         except TimeoutError:
             raise MailError("timeout") from None
         except ssl.SSLError:
