@@ -99,6 +99,7 @@ SEMANTIC_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "PATCH /api/v1/me": (("timezone",), "an IANA time-zone name"),
     "DELETE /api/v1/me": (("password",), "the account's own password"),
+    "POST /api/v1/me/password": (("current_password",), "the account's own password"),
     "PATCH /api/v1/assignments/{assignment_id}": (
         ("overrides.*",),
         "exercise slugs of the assignment's program",
