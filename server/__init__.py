@@ -92,6 +92,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from server import partner_app  # the partners' web app at /app/ (after auth)
 
     partner_app.init_app(app)
+    from server import account_pages  # partners' reset pages at /account/ (issue 10)
+
+    account_pages.init_app(app)
     app.register_blueprint(health.blp)
     _register_unit_of_work(app)
 

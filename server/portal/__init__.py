@@ -46,7 +46,10 @@ def _configure_session(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the portal's blueprint and its session settings."""
-    from server.portal import signins  # noqa: F401 - "Your sign-ins" (routes on blp)
+    from server.portal import (
+        accounts,  # noqa: F401 - email links' pages (routes on blp)
+        signins,  # noqa: F401 - "Your sign-ins" (routes on blp)
+    )
     from server.portal.views import blp
 
     _configure_session(app)

@@ -52,6 +52,8 @@ def check_credentials(email: str, password: str) -> User | None:
     user = find_user_by_email(email=email) if email.strip() else None
     if not passwords().verify(user.password_hash if user else None, password) or user is None:
         return None
+    if user.email_verified_at is None:
+        return None  # not confirmed yet: the same answer as a wrong password
     if user.role != THERAPIST:
         raise WrongRole
     return user

@@ -64,7 +64,14 @@ blp = Blueprint(
     static_folder="static",
 )
 
-PUBLIC_ENDPOINTS = ("portal.login", "portal.static")
+PUBLIC_ENDPOINTS = (
+    "portal.login",
+    "portal.static",
+    # server/portal/accounts.py: the pages the links in emails open
+    "portal.verify_email",
+    "portal.reset_password",
+    "portal.forgot_password",
+)
 # Failed portal sign-ins count in the same buckets as the API's (`POST /api/v1/auth/token`,
 # endpoint `auth.create_token`): one per account, one per address.
 LOGIN_SCOPE = "auth.create_token"

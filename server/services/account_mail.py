@@ -289,4 +289,4 @@ def issue_recovery_code(*, therapist: User, couple_id: str, partner_id: str) -> 
         couple_id=couple.id,
     )
     db.session.flush()
-    return {"code": code, "expires_at": row.expires_at}
+    return {"code": code, "expires_at": row.expires_at, "couple": couple, "partner": partner}

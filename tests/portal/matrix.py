@@ -60,4 +60,24 @@ PORTAL_MATRIX: dict[str, dict[str, int]] = {
     # Each therapist changes their own password.
     "POST /portal/password": signed_in(303, 303),
     "POST /portal/alerts/<alert_id>/ack": signed_in(303),
+    # The pages the links in emails open: anyone, signed in or not (server/portal/accounts.py).
+    "GET /portal/verify-email": everyone(200),
+    "POST /portal/verify-email": everyone(303),  # a fresh token each: on to sign in
+    "GET /portal/forgot-password": everyone(200),
+    "POST /portal/forgot-password": everyone(200),  # the same answer for every address
+    "GET /portal/reset-password": everyone(200),
+    "POST /portal/reset-password": everyone(303),  # a fresh token each: on to sign in
+    # A partner's recovery code, shown once; the other therapist gets 404.
+    "POST /portal/couples/<couple_id>/partners/<partner_id>/recovery": signed_in(200),
+}
+
+
+# The partners' minimal account pages at /account (server/account_pages): no sign-in, the
+# same for every caller; checked by tests/portal/test_portal_accounts.py.
+ACCOUNT_MATRIX: dict[str, int] = {
+    "GET /account/static/<path:filename>": 200,
+    "GET /account/forgot-password": 200,
+    "POST /account/forgot-password": 200,
+    "GET /account/reset-password": 200,
+    "POST /account/reset-password": 200,
 }

@@ -10,7 +10,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.factories import PASSWORD, Actor, Api, World, build_world
+from tests.factories import (
+    PASSWORD,
+    Actor,
+    Api,
+    World,
+    build_world,
+    issue_account_token,
+    unique_email,
+)
 from tests.portal.helpers import (
     alert_id,
     assignment_id,
@@ -81,6 +89,28 @@ TARGETS: dict[str, Target] = {
     ),
     "POST /portal/alerts/<alert_id>/ack": Target(
         lambda a, w: f"/portal/alerts/{alert_id(a, w)}/ack", lambda a, w: {}
+    ),
+    "GET /portal/verify-email": Target(lambda a, w: "/portal/verify-email?token=anything"),
+    "POST /portal/verify-email": Target(
+        lambda a, w: "/portal/verify-email",
+        lambda a, w: {"token": issue_account_token(a, unique_email(), "verify_email")},
+    ),
+    "GET /portal/forgot-password": Target(lambda a, w: "/portal/forgot-password"),
+    "POST /portal/forgot-password": Target(
+        lambda a, w: "/portal/forgot-password", lambda a, w: {"email": unique_email()}
+    ),
+    "GET /portal/reset-password": Target(lambda a, w: "/portal/reset-password?token=anything"),
+    "POST /portal/reset-password": Target(
+        lambda a, w: "/portal/reset-password",
+        lambda a, w: {
+            "token": issue_account_token(a, unique_email(), "password_reset"),
+            "new_password": "another passphrase",
+            "repeat_password": "another passphrase",
+        },
+    ),
+    "POST /portal/couples/<couple_id>/partners/<partner_id>/recovery": Target(
+        lambda a, w: f"/portal/couples/{w.couple['id']}/partners/{w.partner.id}/recovery",
+        lambda a, w: {},
     ),
 }
 
