@@ -126,7 +126,7 @@ def _address_key() -> str:
 
 
 def _token_refused(response: Response) -> bool:
-    return response.status_code in (400, 410)
+    return response.status_code in (404, 410)
 
 
 @blp.route("/forgot-password", methods=["GET", "POST"])

@@ -61,7 +61,7 @@ def _address_key() -> str:
 
 def _token_refused(response) -> bool:  # type: ignore[no-untyped-def]
     """A token or code that did not work (guessing costs; a typo in a password does not)."""
-    return response.status_code in (400, 410)
+    return response.status_code in (404, 410)
 
 
 @blp.route("/therapists", methods=["POST"])
@@ -86,7 +86,7 @@ def sign_up_therapist(body: dict[str, str]) -> object:
 @limiter.limit("30 per 15 minutes", deduct_when=_token_refused)
 @blp.arguments(VerifyEmailSchema)
 @blp.response(204)
-@blp.alt_response(400, description="Not a token we issued (`token_invalid`)")
+@blp.alt_response(404, description="Not a token we issued (`token_invalid`)")
 @blp.alt_response(410, description="Expired (`token_expired`) or already used (`token_used`)")
 @blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
 def verify_email(body: dict[str, str]) -> None:
@@ -111,7 +111,7 @@ def request_password_reset(body: dict[str, str]) -> object:
 @limiter.limit("10 per 15 minutes", deduct_when=_token_refused)
 @blp.arguments(PasswordResetConfirmSchema)
 @blp.response(204)
-@blp.alt_response(400, description="Not a token or code we issued (`token_invalid`)")
+@blp.alt_response(404, description="Not a token or code we issued (`token_invalid`)")
 @blp.alt_response(410, description="Expired (`token_expired`) or already used (`token_used`)")
 @blp.alt_response(429, description="Too many attempts: wait for `Retry-After` seconds")
 def confirm_password_reset(body: dict[str, str]) -> None:

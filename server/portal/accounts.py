@@ -43,7 +43,7 @@ def _form_address_key() -> str:
 
 
 def _token_refused(response: Response) -> bool:
-    return response.status_code in (400, 410)
+    return response.status_code in (404, 410)
 
 
 def _token() -> str:

@@ -148,9 +148,10 @@ def request_therapist_signup(*, email: str, password: str, name: str) -> str:
 
 
 class TokenInvalid(APIError):
-    """A token or code we did not issue (or not for this step)."""
+    """A token or code we did not issue (or not for this step): 404, like an unknown
+    invite code; it says nothing about any account."""
 
-    status = 400
+    status = 404
     code = "token_invalid"
 
 

@@ -208,9 +208,9 @@ def test_an_expired_verification_link_is_410_token_expired(
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"token": "x" * 43}, 400, "token_invalid"),
-        ({"token": "not a token at all"}, 400, "token_invalid"),
-        ({"token": "7KQ2-M9XD-HT4R-B8WN"}, 400, "token_invalid"),  # a code, not for this
+        ({"token": "x" * 43}, 404, "token_invalid"),
+        ({"token": "not a token at all"}, 404, "token_invalid"),
+        ({"token": "7KQ2-M9XD-HT4R-B8WN"}, 404, "token_invalid"),  # a code, not for this
         ({"token": ""}, 422, None),
         ({"token": "x" * 201}, 422, None),
         ({"token": 5}, 422, None),
@@ -330,7 +330,7 @@ def test_a_partner_recovers_with_the_therapists_code_once(
     # A recovery code never verifies an email: it is not a verification token.
     code2 = api.call("POST", path, therapist).get_json()["code"]
     wrong_step = api.call("POST", "/api/v1/auth/verify-email", json={"token": code2})
-    assert wrong_step.status_code == 400
+    assert wrong_step.status_code == 404
     assert outbox.sent == []  # codes are handed over, never emailed
     with app.app_context():
         actions = set(db.session.scalars(select(AuditEvent.action)))
@@ -383,7 +383,7 @@ def test_guessing_tokens_is_rate_limited(api: Api, outbox: MemoryMailer) -> None
         ).status_code
         for i in range(11)
     ]
-    assert statuses == [400] * 10 + [429]
+    assert statuses == [404] * 10 + [429]
 
 
 def test_reset_requests_are_limited_per_address_without_the_address_in_any_key(

@@ -93,6 +93,7 @@ FUZZ_SETTINGS = settings(
 # data is accepted") is skipped for exactly such an answer, and for nothing else.
 SEMANTIC_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
     "POST /api/v1/auth/therapists": (("email",), "an address whose domain can take mail"),
+    "POST /api/v1/auth/password-reset": (("email",), "an address whose domain can take mail"),
     "POST /api/v1/invites/{code}/accept": (
         ("email", "timezone"),
         "an address whose domain can take mail; an IANA time-zone name",

@@ -143,7 +143,7 @@ def test_an_unknown_or_spent_reset_link_says_so_on_the_page(
         new_password=NEW_PASSWORD,
         repeat_password=NEW_PASSWORD,
     )
-    assert r.status_code == 400
+    assert r.status_code == 404
     assert "not valid" in html(r)
 
 
@@ -243,7 +243,7 @@ def test_a_partner_types_the_therapists_recovery_code(
         new_password=NEW_PASSWORD,
         repeat_password=NEW_PASSWORD,
     )
-    assert wrong.status_code == 400
+    assert wrong.status_code == 404
     assert "not valid" in html(wrong)
     done = account_post(
         client,
