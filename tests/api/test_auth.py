@@ -207,7 +207,8 @@ def test_tokens_are_stored_only_as_hashes(api: Api, app: Flask) -> None:
         assert all(len(h) == 64 for h in hashes)
 
 
-def test_ten_failed_sign_ins_per_account_then_429(api: Api) -> None:
+def test_ten_failed_sign_ins_per_account_and_address_then_429(api: Api) -> None:
+    """(The same account from another address is not refused: tests/api/test_limits.py.)"""
     t = api.therapist()
     for _ in range(10):
         r = api.call(
@@ -223,6 +224,14 @@ def test_ten_failed_sign_ins_per_account_then_429(api: Api) -> None:
     assert blocked.content_type == "application/problem+json"
     assert blocked.get_json()["status"] == 429
     assert "Retry-After" in blocked.headers
+    # the same account from another address is not refused
+    elsewhere = api.call(
+        "POST",
+        "/api/v1/auth/token",
+        json={"email": t.user["email"], "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "198.51.100.20"},
+    )
+    assert elsewhere.status_code == 200
     # another account is not affected
     other = api.therapist()
     assert (
