@@ -478,3 +478,31 @@ def test_an_email_is_given_up_after_its_last_attempt_and_says_so(
         db.session.remove()
     assert any("given up" in r.getMessage() for r in caplog.records)
     assert not any("bounce" in r.getMessage() for r in caplog.records)
+
+
+def test_a_copy_of_the_database_holds_no_live_token_or_code(
+    api: Api, app: Flask, outbox: MemoryMailer
+) -> None:
+    """Tokens and codes only as digests; an unsent email's link only encrypted."""
+    from server.crypto import cipher
+    from tests.api.test_privacy import _dump
+
+    therapist = api.therapist()
+    couple, partner, _ = api.couple_with_partners(therapist)
+    code = api.call(
+        "POST", f"/api/v1/couples/{couple['id']}/partners/{partner.id}/recovery", therapist
+    ).get_json()["code"]
+    api.call("POST", "/api/v1/auth/password-reset", json={"email": therapist.user["email"]})
+    (email,) = sent(app, outbox, 1)
+    outbox.fail_with = MailError("connection_refused")
+    sign_up(api, "still.waiting@example.test")
+    assert background_sender(app).wait_idle()
+    with app.app_context():
+        sealed = db.session.scalars(
+            select(OutboundEmail.message_encrypted).where(OutboundEmail.status == "pending")
+        ).one()
+        assert sealed is not None
+        waiting = link_of(Email.from_json(cipher().decrypt(sealed)))[1]
+    dump = _dump(app)
+    for secret in (link_of(email)[1], code, code.replace("-", ""), waiting):
+        assert secret not in dump, secret
