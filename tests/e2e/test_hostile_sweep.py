@@ -107,6 +107,12 @@ BODIES: dict[str, dict[str, Any]] = {
         "text": "Time for us",
     },
     "POST /api/v1/me/devices": {"token": "sweep-device-token", "platform": "android"},
+    # A wrong current password counts as a failed sign-in: the partner's, never the demo
+    # therapist's, who signs in to the portal later.
+    "POST /api/v1/me/password": {
+        "current_password": "not the password",
+        "new_password": "a long new password",
+    },
 }
 PARTNER_OPS = {
     "POST /api/v1/checkins",
@@ -118,6 +124,9 @@ PARTNER_OPS = {
     "POST /api/v1/me/devices",
     "DELETE /api/v1/me/devices/{device_id}",
     "DELETE /api/v1/me",
+    "POST /api/v1/me/password",
+    "DELETE /api/v1/me/sessions",
+    "DELETE /api/v1/me/sessions/{session_id}",
 }
 # Run last, in this order: they end what the others need (a program, a login).
 LAST = (
@@ -142,6 +151,14 @@ PORTAL_FORMS: dict[str, dict[str, str]] = {
     "POST /portal/assignments/<assignment_id>/advance": {"reason": "Both ready."},
     "POST /portal/alerts/<alert_id>/ack": {"next": "/portal/alerts"},
     "POST /portal/assignments/<assignment_id>/complete": {"reason": "Done."},
+    # The partner's spare login: another user's, so 404 (the therapist stays signed in).
+    "POST /portal/sign-ins/<session_id>/end": {},
+    "POST /portal/sign-ins/end-others": {},
+    "POST /portal/password": {
+        "current_password": "not it",
+        "new_password": "a long new password",
+        "new_password_again": "a long new password",
+    },
     "POST /portal/logout": {},
 }
 # Pages outside the API (the partner app's shell and the health checks too).
@@ -149,6 +166,7 @@ PORTAL_PAGES = [
     "/portal/",
     "/portal/couples/<couple_id>",
     "/portal/alerts",
+    "/portal/sign-ins",
     "/portal/login",
     "/app/",
     "/healthz",
@@ -229,12 +247,17 @@ class Caller:
             token=self.tokens["partner"],
         )
         assert status in (200, 201), device  # 200: registered by an earlier test
+        spare = self._login(*DEMO_PARTNERS[0][:2])  # a login of the partner's to end
+        status, logins = server.json("GET", "/api/v1/me/sessions", token=spare)
+        assert status == 200, logins
         self.ids = {
             "couple_id": cid,
             "assignment_id": assignments[0]["id"],
             "checkin_id": checkins[0]["id"],
             "alert_id": alerts[0]["id"],
             "device_id": device["id"],
+            "session_id": next(login["id"] for login in logins if login["current"]),
+            "partner_id": couple["partners"][0]["id"],
             "code": fresh["invites"][0]["code"],
             "slot": "1",
         }
