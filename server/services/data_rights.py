@@ -56,7 +56,9 @@ def export_user(*, user: User) -> dict[str, Any]:
                 "id": s.id,
                 "created_at": s.created_at,
                 "last_used_at": s.last_used_at,
+                "expires_at": s.expires_at,
                 "revoked_at": s.revoked_at,
+                "client": s.client,
             }
             for s in sessions
         ],

@@ -367,3 +367,11 @@ def test_use_of_a_partner_app_login_keeps_it_open(
         assert phone.get("/app/api/me", headers=csrf).status_code == 200, day
     clock.offset = timedelta(days=40 + 31)
     assert phone.get("/app/api/me", headers=csrf).status_code == 401
+
+
+def test_the_export_holds_each_logins_label_and_end(api: Api) -> None:
+    therapist = api.therapist()
+    sign_in(api, therapist.user["email"], SAFARI_IPHONE)
+    export = api.call("GET", "/api/v1/me/export", therapist).get_json()
+    assert "Safari on iPhone" in {s["client"] for s in export["sessions"]}
+    assert all(s["expires_at"] for s in export["sessions"])
