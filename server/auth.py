@@ -46,7 +46,6 @@ from server.models.user import CLIENT_LABEL_MAX, LOGIN_IDLE, LOGIN_MAX_AGE
 log = logging.getLogger(__name__)
 
 ACCESS_TOKEN_TTL = timedelta(minutes=15)
-REFRESH_TOKEN_TTL = LOGIN_IDLE
 # A login's `last_used_at` (and so its expiry) is written at most this often.
 TOUCH_EVERY = timedelta(minutes=1)
 # Failed sign-ins of the API and the portal, and failed password checks of signed-in
