@@ -52,6 +52,12 @@ BODIES: dict[str, dict[str, Any]] = {
     # Failed sign-ins count per account: never the demo therapist's, who signs in later.
     "POST /api/v1/auth/token": {"email": "nobody@example.test", "password": "not it"},
     "POST /api/v1/auth/refresh": {"refresh_token": "not-a-token"},
+    "POST /api/v1/auth/verify-email": {"token": "not-a-token"},
+    "POST /api/v1/auth/password-reset": {"email": "nobody@example.test"},
+    "POST /api/v1/auth/password-reset/confirm": {
+        "token": "not-a-token",
+        "new_password": "a long new password",
+    },
     "POST /api/v1/invites/{code}/accept": {
         "email": "kim@example.test",
         "password": "a long password",
@@ -160,6 +166,15 @@ PORTAL_FORMS: dict[str, dict[str, str]] = {
         "new_password_again": "a long new password",
     },
     "POST /portal/logout": {},
+    # The pages the links in emails open, and a partner's recovery code.
+    "POST /portal/verify-email": {"token": "not-a-token"},
+    "POST /portal/forgot-password": {"email": "nobody@example.test"},
+    "POST /portal/reset-password": {
+        "token": "not-a-token",
+        "new_password": "a long new password",
+        "repeat_password": "a long new password",
+    },
+    "POST /portal/couples/<couple_id>/partners/<partner_id>/recovery": {},
 }
 # Pages outside the API (the partner app's shell and the health checks too).
 PORTAL_PAGES = [
