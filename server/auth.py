@@ -220,13 +220,30 @@ def start_session(*, user: User, client: str | None = None) -> TokenPair:
 
 
 def revoke_session(*, session_id: str, reason: str) -> None:
-    """End a login: its tokens stop working and its devices get no more pushes."""
-    db.session.execute(delete(Device).where(Device.session_id == session_id))
+    """End a login: its tokens stop working and its devices get no more pushes.
+
+    The login's row is written first: a device registration of that login running at
+    the same moment waits for this transaction (`hold_open_login`) and then finds the
+    login ended, so no device of an ended login survives the race."""
     db.session.execute(
         update(LoginSession)
         .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
+    db.session.execute(delete(Device).where(Device.session_id == session_id))
+
+
+def hold_open_login(session_id: str) -> None:
+    """Lock the login's row until this transaction ends, or 401 if it has ended (maybe
+    while we waited for the lock: PostgreSQL re-checks the condition after the wait)."""
+    held = db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if held.rowcount != 1:
+        raise InvalidToken("This login has ended; sign in again.", code="session_revoked")
 
 
 def revoke_all_sessions(*, user_id: str, reason: str, keep: str | None = None) -> None:
@@ -241,8 +258,9 @@ def revoke_all_sessions(*, user_id: str, reason: str, keep: str | None = None) -
     if keep is not None:
         devices = devices.where(or_(Device.session_id.is_(None), Device.session_id != keep))
         ended = ended.where(LoginSession.id != keep)
-    db.session.execute(devices)
+    # Logins first, then devices: see `revoke_session`.
     db.session.execute(ended.values(revoked_at=utcnow(), revoked_reason=reason))
+    db.session.execute(devices)
 
 
 def open_sessions(*, user_id: str, now: datetime) -> list[LoginSession]:

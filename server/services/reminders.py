@@ -34,6 +34,7 @@ from notifications.planning import (
     settings_to_api,
 )
 from notifications.texts import reminder_text
+from server.auth import hold_open_login
 from server.crypto import cipher
 from server.db import is_id, new_id, utcnow
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -130,6 +131,9 @@ def register_device(
     where it is (409 `device_taken`): knowing someone's push token must not be a way to
     take their pushes, e.g. a therapist's alerts.
     """
+    if session_id is not None:
+        # Ending this login at the same moment cannot leave the device behind.
+        hold_open_login(session_id)
     device = db.session.scalars(select(Device).where(Device.token == token)).one_or_none()
     if device is not None:
         if device.user_id != user.id and _login_still_open(device):

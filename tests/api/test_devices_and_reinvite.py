@@ -162,3 +162,33 @@ def test_a_slot_of_a_deleted_partner_with_a_running_program(api: Api) -> None:
     progress = api.call("GET", f"/api/v1/couples/{couple['id']}/progress", therapist)
     assert progress.status_code == 200
     assert {p["id"] for p in progress.get_json()["partners"]} == {b.id, newcomer.id}
+
+
+def test_a_device_registered_while_its_login_is_being_ended_is_not_kept(
+    pg_url: str, app: Flask, api: Api
+) -> None:
+    """PostgreSQL: the registration waits for the login's row, then finds it ended."""
+    import threading
+
+    from server.auth import revoke_session
+
+    therapist = api.therapist()
+    phone = api.login(therapist.user["email"])
+    sid = app.extensions["tandem.token_serializer"].loads(phone.access_token)["sid"]
+    statuses: list[int] = []
+
+    def register_from_phone() -> None:
+        statuses.append(register(api.__class__(app.test_client()), phone, "racing-phone")[0])
+
+    with app.app_context():
+        revoke_session(session_id=sid, reason="test")  # not committed yet
+        db.session.flush()
+        racer = threading.Thread(target=register_from_phone)
+        racer.start()
+        racer.join(timeout=1)
+        waiting = racer.is_alive()
+        db.session.commit()
+    racer.join(timeout=30)
+    assert waiting, "the registration did not wait for the login being ended"
+    assert statuses == [401]
+    assert owner_of(app, "racing-phone") is None
