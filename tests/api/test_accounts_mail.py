@@ -506,3 +506,32 @@ def test_a_copy_of_the_database_holds_no_live_token_or_code(
     dump = _dump(app)
     for secret in (link_of(email)[1], code, code.replace("-", ""), waiting):
         assert secret not in dump, secret
+
+
+def test_tandem_worker_runs_the_mail_job(api: Api, app: Flask, outbox: MemoryMailer) -> None:
+    """`tandem worker`'s scheduler (server.worker.run) has a `mail` job; its first run, at
+    start-up, sends an email the web process could not."""
+    import threading
+
+    from server import worker
+
+    assert worker.EVERY["mail"] == worker.MAIL_EVERY == 30
+    outbox.fail_with = MailError("timeout")
+    sign_up(api, "left.behind@example.test")
+    assert background_sender(app).wait_idle()
+    with app.app_context():
+        db.session.execute(update(OutboundEmail).values(next_attempt_at=utcnow()))
+        db.session.commit()
+        db.session.remove()
+    outbox.fail_with = None
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=worker.run, args=(app,), kwargs={"every": {"mail": 3600}, "stop_event": stop}
+    )
+    runner.start()
+    try:
+        assert [e.to for e in outbox.wait_for(1, timeout=10)] == ["left.behind@example.test"]
+    finally:
+        stop.set()
+        runner.join(10)
+    assert not runner.is_alive()
