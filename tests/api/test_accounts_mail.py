@@ -535,3 +535,17 @@ def test_tandem_worker_runs_the_mail_job(api: Api, app: Flask, outbox: MemoryMai
         stop.set()
         runner.join(10)
     assert not runner.is_alive()
+
+
+def test_erasing_an_account_erases_its_tokens_and_emails(
+    api: Api, app: Flask, outbox: MemoryMailer
+) -> None:
+    therapist = api.therapist()
+    api.call("POST", "/api/v1/auth/password-reset", json={"email": therapist.user["email"]})
+    outbox.fail_with = MailError("timeout")
+    sign_up(api, therapist.user["email"])  # a note that stays unsent
+    assert background_sender(app).wait_idle()
+    assert count(app, AccountToken) == 2 and count(app, OutboundEmail) == 2
+    r = api.call("DELETE", "/api/v1/me", therapist, json={"password": PASSWORD})
+    assert r.status_code == 204
+    assert count(app, AccountToken) == count(app, OutboundEmail) == 0
