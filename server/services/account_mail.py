@@ -156,7 +156,7 @@ class TokenInvalid(APIError):
 
 
 def _spend_token(*, token: str, purposes: tuple[str, ...], now: datetime) -> AccountToken:
-    """The token row, marked used; 400 unknown, 410 used or expired. Used at most once
+    """The token row, marked used; 404 unknown, 410 used or expired. Used at most once
     even by two requests at the same moment (a conditional UPDATE decides)."""
     token = token.strip()
     hashes = [_hash_secret(token)]
