@@ -491,6 +491,11 @@ def test_demo_partner_sees_this_week_and_a_therapist_is_sent_to_the_portal(
     email, password, _, _ = DEMO_PARTNERS[1]
     with phone(browser) as (_, page):
         page.goto(f"{server.base_url}/app/")
+        # A forgotten password: the account page (email link or therapist's code).
+        page.get_by_role("link", name=re.compile(r"^Forgot your password")).tap()
+        expect(page.get_by_role("heading", name="Forgot your password?")).to_be_visible()
+        check_a11y(page, "forgot password")
+        page.go_back()
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in").tap()

@@ -172,6 +172,8 @@ SCREENS.signin = async () => {
     heading(t("signInTitle")),
     form,
     h("p", {}, h("button", { type: "button", class: "link", onclick: () => go("join") }, t("haveInvite"))),
+    // A page of its own (outside the app's scope): it works without the app's session.
+    h("p", {}, h("a", { href: "/account/forgot-password" }, t("forgotPassword"))),
   );
 };
 

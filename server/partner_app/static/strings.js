@@ -14,6 +14,7 @@ export const STRINGS = {
   signingIn: "Signing in…",
   haveInvite: "I have an invite code",
   haveAccount: "I already have an account",
+  forgotPassword: "Forgot your password? (A recovery code from your therapist works too.)",
   joinTitle: "Join with your invite",
   joinIntro: "Your therapist gave you an invite code. It works once.",
   inviteCode: "Invite code",
