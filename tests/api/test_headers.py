@@ -317,7 +317,7 @@ def test_swagger_ui_works_under_its_csp_in_a_real_browser(served: LiveServer) ->
 
 @pytest.mark.parametrize("value", ["\u00b3", "\u0663", "\uff11", "1\u0660"])
 def test_page_numbers_are_ascii_digits_only(api: Api, value: str) -> None:
-    """`int()` reads "³", "٣" and "１" as digits; a page number is ASCII or a 422."""
+    """`int()` reads superscript, Arabic-Indic and fullwidth digits; a page number is ASCII."""
     t = api.therapist()
     for name in ("page", "page_size"):
         response = api.call("GET", f"/api/v1/couples?{name}={value}", t)
