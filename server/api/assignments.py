@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from marshmallow import fields, validate
 
 from server.api import Blueprint, page_of
 from server.auth import current_user, login_required
 from server.db import is_id
 from server.extensions import db
 from server.models import THERAPIST, Assignment, Couple
+from server.schemas.common import RequestSchema
 from server.schemas.homework import (
     AssignmentCreateSchema,
     AssignmentSchema,
@@ -127,6 +129,29 @@ _transition(
     assignments.resume_assignment,
     "Resume a paused program; this is also what lifts a safety hold.",
 )
+
+
+class MoveBackSchema(RequestSchema):
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=2000),
+        metadata={"description": "Why the couple goes back a stage (therapists only)"},
+    )
+
+
+@blp.route("/assignments/<assignment_id>/back", methods=["POST"])
+@login_required(THERAPIST)
+@blp.doc(operationId="moveAssignmentBack")
+@blp.arguments(MoveBackSchema)
+@blp.response(200, AssignmentSchema)
+@blp.alt_response(404, description="No such assignment, or not yours")
+@blp.alt_response(409, description="At the first stage (`first_stage`), or completed")
+def assignment_back(body: dict[str, Any], assignment_id: str) -> object:
+    """Move back to the previous stage (undoes a move made too early; reason required)."""
+    assignment = assignments.move_back_stage(
+        therapist=current_user(), assignment_id=assignment_id, reason=body["reason"]
+    )
+    return _view(assignment)
 
 
 @blp.route("/couples/<couple_id>/progress")

@@ -66,7 +66,16 @@ class HistoryEntrySchema(Schema):
     actor_id = fields.String(allow_none=True)
     action = fields.String(
         metadata={
-            "enum": ["assigned", "advanced", "paused", "resumed", "completed", "updated", "held"]
+            "enum": [
+                "assigned",
+                "advanced",
+                "moved_back",
+                "paused",
+                "resumed",
+                "completed",
+                "updated",
+                "held",
+            ]
         }
     )
     from_stage = fields.Integer(allow_none=True)

@@ -257,8 +257,10 @@ def update_assignment(
     assignment_id: str,
     overrides: dict[str, dict[str, int]] | None,
     note: str | None,
+    reason: str | None = None,
 ) -> Assignment:
-    """Per-exercise weekly targets (0 skips an exercise) and the therapist's note."""
+    """Per-exercise weekly targets (0 skips an exercise) and the therapist's note; the
+    `updated` history entry keeps `reason` (the portal asks for one with new targets)."""
     assignment = _owned(therapist, assignment_id)
     if assignment.status == COMPLETED:
         raise InvalidTransition("This assignment is completed.")
@@ -278,7 +280,7 @@ def update_assignment(
         }
     if note is not None:
         assignment.note_encrypted = cipher().encrypt(note) if note.strip() else None
-    record_change(assignment, actor_id=therapist.id, action="updated")
+    record_change(assignment, actor_id=therapist.id, action="updated", reason=reason)
     return assignment
 
 
@@ -303,6 +305,43 @@ def advance_stage(*, therapist: User, assignment_id: str, reason: str | None) ->
         action="advanced",
         from_stage=before,
         to_stage=assignment.stage_index,
+        reason=reason,
+    )
+    db.session.flush()
+    return assignment
+
+
+def move_back_stage(*, therapist: User, assignment_id: str, reason: str | None) -> Assignment:
+    """Undo a move made too early: back to the previous stage (a reason is required).
+
+    The stage counts as having begun when the program last entered it, so what the
+    couple did there before still counts towards its criteria. Reminders are re-planned
+    and partners see `moved_back` (without the reason) in their history.
+    """
+    if not (reason or "").strip():
+        raise ValidationFailed(
+            "Say why you move the couple back.", errors={"reason": ["Required."]}
+        )
+    assignment = _owned(therapist, assignment_id)
+    if assignment.status == COMPLETED:
+        raise InvalidTransition("This assignment is completed.")
+    if assignment.stage_index <= 1:
+        raise InvalidTransition("This is the first stage.", code="first_stage")
+    before = assignment.stage_index
+    target = before - 1
+    entered = [
+        event.at
+        for event in assignment.events
+        if event.to_stage == target and event.action in ("assigned", "advanced", "moved_back")
+    ]
+    assignment.stage_index = target
+    assignment.stage_started_at = entered[-1] if entered else utcnow()
+    record_change(
+        assignment,
+        actor_id=therapist.id,
+        action="moved_back",
+        from_stage=before,
+        to_stage=target,
         reason=reason,
     )
     db.session.flush()

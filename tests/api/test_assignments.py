@@ -238,3 +238,82 @@ def test_couples_list_summary(api: Api) -> None:
         (b.id, 0.0),
     ]
     assert listed["summary"]["open_alerts"] == 0
+
+
+# --- moving back a stage (issue 12, item 7) --------------------------------------------
+
+
+def test_moving_back_undoes_an_advance_with_a_reason(api: Api, app: Flask) -> None:
+    t, couple, a, _ = setup(api)
+    assignment = assign(api, t, couple["id"])
+    aid = assignment["id"]
+    first_stage = api.call("GET", f"/api/v1/assignments/{aid}", t).get_json()["stage"]
+    api.call("POST", f"/api/v1/assignments/{aid}/advance", t, json={"reason": "Both ready."})
+
+    back = api.call(
+        "POST", f"/api/v1/assignments/{aid}/back", t, json={"reason": "Moved on too early."}
+    )
+    assert back.status_code == 200, back.get_json()
+    body = back.get_json()
+    assert body["stage_index"] == 1
+    assert body["stage"]["index"] == first_stage["index"]
+    last = body["history"][-1]
+    assert last["action"] == "moved_back"
+    assert (last["from_stage"], last["to_stage"]) == (2, 1)
+    assert last["reason"] == "Moved on too early."
+    assert last["actor_id"] == t.id
+
+    # Partners see the move on its local day, never the reason.
+    seen = api.call("GET", f"/api/v1/assignments/{aid}", a).get_json()["history"][-1]
+    assert seen["action"] == "moved_back"
+    assert "reason" not in seen or seen["reason"] is None
+    assert len(seen["at"]) == 10  # YYYY-MM-DD
+    assert "Moved on too early" not in api.call("GET", f"/api/v1/assignments/{aid}", a).text
+
+    with app.app_context():
+        actions = db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.object_id == aid)
+        ).all()
+    assert "assignment.moved_back" in actions
+
+
+def test_moving_back_needs_a_reason_and_a_stage_to_go_back_to(api: Api) -> None:
+    t, couple, _, _ = setup(api)
+    aid = assign(api, t, couple["id"])["id"]
+    first = api.call("POST", f"/api/v1/assignments/{aid}/back", t, json={"reason": "Oops."})
+    assert first.status_code == 409
+    assert first.get_json()["code"] == "first_stage"
+    api.call("POST", f"/api/v1/assignments/{aid}/advance", t, json={})
+    for body in ({}, {"reason": ""}):
+        r = api.call("POST", f"/api/v1/assignments/{aid}/back", t, json=body)
+        assert r.status_code == 422, r.get_json()
+    assert api.call("GET", f"/api/v1/assignments/{aid}", t).get_json()["stage_index"] == 2
+
+
+def test_moving_back_replans_reminders_for_the_earlier_stage(api: Api, app: Flask) -> None:
+    from server.models import Reminder
+
+    t, couple, a, _ = setup(api)
+    aid = assign(api, t, couple["id"])["id"]
+
+    def planned() -> set[str]:
+        with app.app_context():
+            return set(
+                db.session.scalars(
+                    select(Reminder.key).where(
+                        Reminder.user_id == a.id, Reminder.status == "pending"
+                    )
+                )
+            )
+
+    at_first = planned()
+    assert at_first
+    api.call("POST", f"/api/v1/assignments/{aid}/advance", t, json={})
+    api.call("POST", f"/api/v1/assignments/{aid}/back", t, json={"reason": "Too early."})
+    with app.app_context():
+        kinds = db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.object_id == aid)
+        ).all()
+    assert kinds.count("assignment.moved_back") == 1
+    # What is due is planned again for stage 1 (the same reminders as at the start).
+    assert planned() == at_first

@@ -112,6 +112,13 @@ def paused_assignment_id(api: Api, world: World) -> str:
     return aid
 
 
+def advanced_assignment_id(api: Api, world: World) -> str:
+    aid = assignment_id(api, world)
+    advance = api.call("POST", f"/api/v1/assignments/{aid}/advance", world.therapist)
+    assert advance.status_code == 200
+    return aid
+
+
 def checkin_id(api: Api, world: World, **kwargs: Any) -> str:
     return str(check_in(api, world.client, assignment_id(api, world), **kwargs)["id"])
 
@@ -310,6 +317,13 @@ CASES = [
         "POST",
         lambda a, w: f"/api/v1/assignments/{assignment_id(a, w)}/pause",
         therapist_only(200),
+    ),
+    Case(
+        "/api/v1/assignments/<assignment_id>/back",
+        "POST",
+        lambda a, w: f"/api/v1/assignments/{advanced_assignment_id(a, w)}/back",
+        therapist_only(200),
+        body=lambda a, w: {"reason": "Moved on too early."},
     ),
     Case(
         "/api/v1/assignments/<assignment_id>/resume",
