@@ -22,6 +22,7 @@ from server.models.mail import (
     AccountToken,
     OutboundEmail,
 )
+from server.models.measures import MeasureResponse, MeasureSchedule
 from server.models.reminders import (
     PENDING,
     REMINDER_STATUSES,
@@ -59,6 +60,8 @@ __all__ = [
     "ExerciseVersion",
     "Invite",
     "LoginSession",
+    "MeasureResponse",
+    "MeasureSchedule",
     "OutboundEmail",
     "ProgramVersion",
     "RefreshToken",
