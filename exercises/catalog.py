@@ -188,8 +188,17 @@ def _scan(root: Path) -> tuple[Catalog, list[Problem]]:
 
 
 def check_catalog(root: Path | None = None) -> list[Problem]:
-    """Every problem in the catalog at `root` (default: `seed_data/`); empty means valid."""
-    return _scan(root if root is not None else default_catalog_path())[1]
+    """Every problem in the catalog at `root` (default: `seed_data/`), its questionnaires
+    (`measures/`) included; empty means valid."""
+    from exercises.measures import load_measures
+
+    root = root if root is not None else default_catalog_path()
+    problems = list(_scan(root)[1])
+    try:
+        load_measures(root)
+    except CatalogError as exc:
+        problems.extend(exc.problems)
+    return problems
 
 
 def load_catalog(root: Path | None = None) -> Catalog:

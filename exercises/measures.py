@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -447,7 +447,7 @@ def occasion_at(*, started_at: datetime, every_weeks: int, tz: ZoneInfo, index: 
         return started_at
     first: date = started_at.astimezone(tz).date()
     day = first + timedelta(days=7 * every_weeks * index)
-    return datetime.combine(day, time.min, tzinfo=tz)
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
 
 
 def current_occasion(

@@ -415,6 +415,7 @@ def init_app(app: Flask) -> None:
         couples,
         invites,
         me,
+        measures,
         reminders,
     )
 
@@ -454,6 +455,7 @@ def init_app(app: Flask) -> None:
     from server.api.shared_checkins import blp as shared_checkins_blp
 
     api.register_blueprint(shared_checkins_blp, url_prefix=API_PREFIX)
+    api.register_blueprint(measures.blp, url_prefix=API_PREFIX)
     app.register_blueprint(_docs_static)
     app.after_request(_api_headers)
 

@@ -134,6 +134,12 @@ class WeekSchema(Schema):
     end = fields.Date()
 
 
+class MeasureDueSchema(Schema):
+    measure = fields.String(metadata={"description": "Measure slug, e.g. phq-9"})
+    title = fields.String()
+    due_since = Instant()
+
+
 class HomeworkSchema(Schema):
     assignment_id = fields.String(allow_none=True)
     status = fields.String(
@@ -145,6 +151,13 @@ class HomeworkSchema(Schema):
     today = fields.Date()
     items = fields.List(fields.Nested(HomeworkItemSchema))
     message = fields.String(allow_none=True)
+    measures_due = fields.List(
+        fields.Nested(MeasureDueSchema),
+        metadata={
+            "description": "Questionnaires due for the caller (their own only): answer with "
+            "POST /measure-responses; the form is GET /measures"
+        },
+    )
 
 
 class FlagsSchema(RequestSchema):
@@ -201,7 +214,7 @@ class AlertSchema(Schema):
     id = fields.String()
     couple_id = fields.String()
     partner_id = fields.String(allow_none=True)
-    kind = fields.String(metadata={"enum": ["safety", "inactivity"]})
+    kind = fields.String(metadata={"enum": ["safety", "inactivity", "risk"]})
     flags = fields.List(fields.String())
     created_at = Instant()
     checkin_id = fields.String(allow_none=True)

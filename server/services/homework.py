@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,15 +18,22 @@ from server.services.assignments import (
     frozen_exercises,
     frozen_program,
     is_running,
+    stage_limits,
 )
+from server.services.measures import due_measures
 
 PAUSED_MESSAGE = "Paused by your therapist."
 
 
 def homework_for(*, partner: User) -> dict[str, Any]:
-    """The caller's homework: only their own check-ins count (privacy rule 3)."""
-    tz = ZoneInfo(partner.timezone)
+    """The caller's homework: only their own check-ins count (privacy rule 3), and the
+    questionnaires due for the caller (`measures_due`, their own only)."""
     now = utcnow()
+    return {**_exercises_for(partner, now), "measures_due": due_measures(partner=partner, now=now)}
+
+
+def _exercises_for(partner: User, now: datetime) -> dict[str, Any]:
+    tz = ZoneInfo(partner.timezone)
     week = week_of(now, tz)
     empty = {
         "assignment_id": None,
@@ -104,6 +112,7 @@ def homework_for(*, partner: User) -> dict[str, Any]:
                 "paused": held,
             }
         )
+    limits = stage_limits(stage.to_dict(), frozen_exercises(assignment))
     return {
         **base,
         "status": PAUSED if held else ACTIVE,
@@ -111,8 +120,9 @@ def homework_for(*, partner: User) -> dict[str, Any]:
             "index": stage.index,
             "title": stage.title,
             "guidance": stage.guidance,
-            "includes": list(stage.includes),
-            "off_limits": list(stage.off_limits),
+            # The catalog keeps these on each exercise: the stage's are their union.
+            "includes": limits[0],
+            "off_limits": limits[1],
         },
         "week": {"start": result.week.start, "end": result.week.end},
         "today": result.today,

@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from exercises.measures import (
     EVERY_WEEKS,
@@ -457,14 +457,20 @@ def crisis_guidance() -> dict[str, str]:
     }
 
 
-def list_own_responses(*, author: User) -> list[MeasureResponse]:
-    return list(
-        db.session.scalars(
-            select(MeasureResponse)
-            .where(MeasureResponse.author_id == author.id)
-            .order_by(MeasureResponse.completed_at.desc(), MeasureResponse.id)
-        )
+def list_own_responses(
+    *, author: User, offset: int = 0, limit: int = 1000
+) -> tuple[list[MeasureResponse], int]:
+    """The caller's own responses, newest first, and how many there are."""
+    mine = MeasureResponse.author_id == author.id
+    total = db.session.scalar(select(func.count()).select_from(MeasureResponse).where(mine))
+    rows = db.session.scalars(
+        select(MeasureResponse)
+        .where(mine)
+        .order_by(MeasureResponse.completed_at.desc(), MeasureResponse.id)
+        .offset(offset)
+        .limit(limit)
     )
+    return list(rows), int(total or 0)
 
 
 def reminder_key(user_id: str, measure: str, since: datetime) -> str:
