@@ -306,6 +306,31 @@ def plan_reminders(
     return planned
 
 
+def measure_reminder_at(settings: ReminderSettings, due_since: datetime) -> datetime | None:
+    """When to remind a partner, once, of a questionnaire due since `due_since`: the first
+    of their own reminder slots (their times, on their days, outside quiet hours) at or
+    after it, within the week after; None while their reminders are paused. The server
+    keys the reminder by the questionnaire's period, so it is one reminder, never a nag.
+    """
+    if due_since.utcoffset() is None:
+        raise ValueError("due_since must be timezone-aware")
+    if settings.paused:
+        return None
+    zone = ZoneInfo(settings.timezone)
+    start = due_since.astimezone(UTC)
+    day = start.astimezone(zone).date()
+    for _ in range(8):
+        if day.weekday() in settings.days:
+            for local_time in sorted(settings.times):
+                send_at = datetime.combine(day, local_time, tzinfo=zone).astimezone(UTC)
+                fires_at = send_at.astimezone(zone).time()
+                quiet = _in_quiet_hours(settings.quiet_start, settings.quiet_end, fires_at)
+                if send_at >= start and not quiet:
+                    return send_at
+        day += timedelta(days=1)
+    return None
+
+
 # --- The API shape: GET/PUT /api/v1/me/reminder-settings -------------------------
 
 

@@ -121,6 +121,10 @@ class MeasureResponseCreateSchema(RequestSchema):
         values=fields.Raw(allow_none=True),
         metadata={"description": "item key → option value (a whole number)"},
     )
+    score = fields.Integer(
+        allow_none=True,
+        metadata={"description": "Ignored: the server scores the answers from the catalog"},
+    )
 
     @validates("id")
     def _uuid(self, value: str, **kwargs: object) -> None:

@@ -55,7 +55,7 @@ class ReminderQueryArgsSchema(RequestSchema):
 
 class ReminderSchema(Schema):
     id = fields.String()
-    kind = fields.String(metadata={"enum": ["reminder", "nudge"]})
+    kind = fields.String(metadata={"enum": ["reminder", "nudge", "measure"]})
     send_at = Instant(metadata={"description": "Intended time"})
     local_date = fields.String(allow_none=True)
     local_time = fields.String(allow_none=True)

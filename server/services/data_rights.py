@@ -15,6 +15,7 @@ from server.models import AuditEvent, CheckIn, Couple, LoginSession, User
 from server.services.assignments import assignment_view, current_assignment
 from server.services.audit import record_event
 from server.services.checkins import checkin_view
+from server.services.measures import list_own_responses, response_view
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ def export_user(*, user: User) -> dict[str, Any]:
         },
         "assignment": assignment,
         "checkins": [checkin_view(c, user) for c in checkins],
+        # Only the caller's own questionnaire answers: never the partner's, not a count.
+        "measure_responses": [
+            response_view(r) for r in list_own_responses(author=user, limit=100_000)[0]
+        ],
         "sessions": [
             {
                 "id": s.id,

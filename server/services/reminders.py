@@ -29,6 +29,7 @@ from notifications.planning import (
     ReminderSettings,
     default_settings,
     is_quiet,
+    measure_reminder_at,
     plan_reminders,
     settings_from_api,
     settings_to_api,
@@ -64,6 +65,8 @@ NUDGE_AFTER = timedelta(days=4)
 INACTIVITY_ALERT_AFTER = timedelta(days=7)
 NUDGE_TEXT = ("A gentle reminder", "Whenever you are ready, a few minutes for yourself.")
 ALERT_TEXT = ("Tandem", "You have a new alert to look at.")
+# A questionnaire is due: discreet (no clinical words), said once per period.
+MEASURE_TEXT = ("A few questions", "A few short questions are waiting, whenever suits you.")
 
 
 # --- settings ----------------------------------------------------------------------
@@ -353,7 +356,53 @@ def _plan_chunk(
         )
     # Only keys the window does not hold yet are sent to the database (a pass that
     # plans nothing new writes nothing); the unique key still guards against races.
-    return _insert_new([row for key, row in planned.items() if key not in known])
+    added = _insert_new([row for key, row in planned.items() if key not in known])
+    return added + _insert_new(list(_measure_reminders(users, prefs, now, horizon_end).values()))
+
+
+def _measure_reminders(
+    users: list[User],
+    prefs: dict[str, ReminderPreferences],
+    now: datetime,
+    horizon_end: datetime,
+) -> dict[str, dict[str, Any]]:
+    """One reminder per partner, due questionnaire and period (its key names the
+    period), at the partner's first reminder slot once it is due. Kind `measure`: the
+    homework plan's stale-slot logic never touches it; answering cancels it."""
+    from server.services.measures import due_for_users, reminder_key
+
+    rows: dict[str, dict[str, Any]] = {}
+    due_by_user = due_for_users(users, now)
+    for user in users:
+        if not due_by_user.get(user.id):
+            continue
+        settings = settings_from_row(prefs.get(user.id), user.timezone)
+        for measure, since in due_by_user[user.id]:
+            send_at = measure_reminder_at(settings, since)
+            if send_at is None or send_at > horizon_end:
+                continue
+            key = reminder_key(user.id, measure, since)
+            local = send_at.astimezone(ZoneInfo(user.timezone))
+            rows[key] = {
+                "id": new_id(),
+                "user_id": user.id,
+                "key": key,
+                "kind": "measure",
+                "send_at": send_at,
+                "next_attempt_at": send_at,
+                "local_date": local.date().isoformat(),
+                "local_time": local.strftime("%H:%M"),
+                "status": PENDING,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+                "payload": {
+                    "title": MEASURE_TEXT[0],
+                    "body": MEASURE_TEXT[1],
+                    "screen": "measures",
+                },
+            }
+    return rows
 
 
 def _insert_new(rows: list[dict[str, Any]]) -> int:
