@@ -55,6 +55,9 @@ def serve_command(host: str, port: int, workers: int, demo: bool, no_migrate: bo
     from server.extensions import db
     from server.seeding import seed_all
 
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
+    # Links in emails point at this server unless the operator says where people reach it.
+    os.environ.setdefault("TANDEM_PUBLIC_URL", f"http://{shown}:{port}")
     app = _load_app()
     # Migrate and seed in a context of our own, committed and closed before the fork.
     with app.app_context():
@@ -88,7 +91,6 @@ def serve_command(host: str, port: int, workers: int, demo: bool, no_migrate: bo
         def load(self) -> Flask:
             return app
 
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
     click.echo(f"Tandem is running at http://{shown}:{port}/  (API docs: /api/v1/docs)")
     Server().run()
 

@@ -14,7 +14,8 @@ from server.cli import redact
 from tests.live import LiveServer, live_server
 
 PASSWORD = "correct horse battery"
-LINK = re.compile(r"http://localhost:8000(/portal/[a-z-]+)\?token=([A-Za-z0-9_-]+)")
+# Without TANDEM_PUBLIC_URL, links point at the served port (live_server picks a free one).
+LINK = re.compile(r"http://localhost:(\d+)(/portal/[a-z-]+)\?token=([A-Za-z0-9_-]+)")
 
 
 def wait_for_link(server: LiveServer, after: int, within: float) -> tuple[str, str, float]:
@@ -23,7 +24,8 @@ def wait_for_link(server: LiveServer, after: int, within: float) -> tuple[str, s
     while True:
         found = LINK.search("".join(server.lines[after:]))
         if found:
-            return found.group(1), found.group(2), time.monotonic() - start
+            assert int(found.group(1)) == server.port, found.group(0)
+            return found.group(2), found.group(3), time.monotonic() - start
         if time.monotonic() - start > within:
             raise AssertionError(f"no link within {within} s:\n{server.output[-3000:]}")
         time.sleep(0.01)  # another process writes it: nothing to pass a `now` to
