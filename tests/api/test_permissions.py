@@ -98,6 +98,19 @@ def custom_program_body(slug: str | None = None) -> dict[str, Any]:
     }
 
 
+def measure_response_body(api: Api, world: World) -> dict[str, Any]:
+    """The main couple is asked the CSI-4; a response to it."""
+    r = api.call(
+        "PUT",
+        f"/api/v1/couples/{world.couple['id']}/measures",
+        world.therapist,
+        json={"schedule": [{"measure": "csi-4", "every_weeks": 1}]},
+    )
+    assert r.status_code == 200, r.get_json()
+    answers = {"q1": 4, "q2": 4, "q3": 4, "q4": 4}
+    return {"id": str(uuid.uuid4()), "measure": "csi-4", "answers": answers}
+
+
 def assignment_id(api: Api, world: World, program: str = "sensate-focus-course") -> str:
     return str(assign(api, world.therapist, world.couple["id"], program)["id"])
 
@@ -527,6 +540,58 @@ CASES = [
         "POST",
         lambda a, w: f"/api/v1/couples/{w.couple['id']}/partners/{w.partner.id}/recovery",
         therapist_only(201),
+    ),
+    # Measures (issue 12)
+    Case("/api/v1/measures", "GET", lambda a, w: "/api/v1/measures", signed_in(200)),
+    Case(
+        "/api/v1/couples/<couple_id>/measures",
+        "GET",
+        lambda a, w: f"/api/v1/couples/{w.couple['id']}/measures",
+        therapist_only(200),
+    ),
+    Case(
+        "/api/v1/couples/<couple_id>/measures",
+        "PUT",
+        lambda a, w: f"/api/v1/couples/{w.couple['id']}/measures",
+        therapist_only(200),
+        body=lambda a, w: {"schedule": [{"measure": "phq-9", "every_weeks": 2}]},
+    ),
+    Case(
+        "/api/v1/me/measures",
+        "GET",
+        lambda a, w: "/api/v1/me/measures",
+        {
+            "anonymous": 401,
+            "client": 200,
+            "other_partner": 200,
+            "therapist": 403,
+            "other_therapist": 403,
+        },
+    ),
+    Case(
+        "/api/v1/measure-responses",
+        "POST",
+        lambda a, w: "/api/v1/measure-responses",
+        {
+            "anonymous": 401,
+            "client": 201,
+            "other_partner": 409,  # not asked of the other couple: not due
+            "therapist": 403,
+            "other_therapist": 403,
+        },
+        body=lambda a, w: measure_response_body(a, w),
+    ),
+    Case(
+        "/api/v1/me/measure-responses",
+        "GET",
+        lambda a, w: "/api/v1/me/measure-responses",
+        {
+            "anonymous": 401,
+            "client": 200,
+            "other_partner": 200,
+            "therapist": 403,
+            "other_therapist": 403,
+        },
     ),
 ]
 
