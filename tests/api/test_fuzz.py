@@ -67,6 +67,13 @@ class World:
         couple, partner, _ = api.couple_with_partners(therapist)
         assignment = assign(api, therapist, couple["id"])
         checkin = check_in(api, partner, assignment["id"])
+        # Both partners are asked the questionnaires, so a response can be due (201).
+        api.call(
+            "PUT",
+            f"/api/v1/couples/{couple['id']}/measures",
+            therapist,
+            json={"schedule": [{"measure": m, "every_weeks": 1} for m in ("csi-4", "phq-9")]},
+        )
         actor: Actor | None = {"therapist": therapist, "partner": partner}.get(caller)
         self.headers = actor.headers if actor else {}
         self.ids = {
@@ -113,6 +120,14 @@ SEMANTIC_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
         "an exercise of the current stage, answers that fit its form, a time not in the future",
     ),
     "POST /api/v1/couples/{couple_id}/assignments": (("*",), "a program the caller may assign"),
+    "PUT /api/v1/couples/{couple_id}/measures": (
+        ("schedule.*",),
+        "measures of the catalog, each listed once",
+    ),
+    "POST /api/v1/measure-responses": (
+        ("measure", "answers", "answers.*"),
+        "a measure of the catalog, answers its items allow",
+    ),
 }
 
 
