@@ -48,7 +48,9 @@ def init_app(app: Flask) -> None:
     """Register the portal's blueprint and its session settings."""
     from server.portal import (
         accounts,  # noqa: F401 - email links' pages (routes on blp)
+        alerts,  # noqa: F401 - the alerts inbox (routes on blp)
         signins,  # noqa: F401 - "Your sign-ins" (routes on blp)
+        workflow,  # noqa: F401 - forms that change a program (routes on blp)
     )
     from server.portal.views import blp
 

@@ -230,3 +230,183 @@ def rating_keys(
         return (FIRST_RATINGS.index(key) if key in FIRST_RATINGS else len(FIRST_RATINGS), key)
 
     return [(key, keys[key]) for key in sorted(keys, key=order)]
+
+
+def worsened(first: float, last: float, direction: str, reliable_change: float) -> bool:
+    """Whether `last` is worse than `first` by at least the reliable change, on a scale
+    where `direction` says which way is better."""
+    change = last - first
+    worse = change if direction == "higher_is_worse" else -change
+    return worse >= reliable_change
+
+
+# --- which way is better ------------------------------------------------------------
+
+# 0-10 ratings where a lower number is better (the rest of the catalog's ratings, such
+# as feeling appreciated or heard, are better higher). A rating that raises a safety
+# flag when high is lower-is-better too.
+LOWER_IS_BETTER = frozenset({"anxiety", "pain", "distress", "ongoing_pain"})
+
+
+def rating_key_groups(
+    exercises: dict[str, Any], keys: list[tuple[str, str]]
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """`keys` split by direction, so that one axis never mixes a scale where low is good
+    with one where high is good: [("lower", ...), ("higher", ...)], empty groups left
+    out."""
+    flagged = {
+        question["key"]
+        for data in exercises.values()
+        for question in data.get("form", [])
+        if question.get("flag")
+    }
+    lower = [(k, n) for k, n in keys if k in LOWER_IS_BETTER or k in flagged]
+    higher = [(k, n) for k, n in keys if (k, n) not in lower]
+    return [(name, group) for name, group in (("lower", lower), ("higher", higher)) if group]
+
+
+# --- questionnaires -----------------------------------------------------------------
+
+MEASURE_HEIGHT = 200
+# Band shades from best to worst (light, so the lines stay readable on them).
+BAND_SHADES = ("#e8f3ec", "#f3f1e0", "#f8ead9", "#f6e0dc", "#efd5dc")
+PARTNER_DASH = ("", "6 4")
+
+
+def _measure_y(value: float, low: float, high: float) -> float:
+    plot = (MEASURE_HEIGHT - BOTTOM) - TOP
+    share = (value - low) / (high - low) if high > low else 0
+    return round((MEASURE_HEIGHT - BOTTOM) - plot * share, 1)
+
+
+def _time_axis(start: Any, span: float) -> Any:
+    """x of an instant between the first and the latest answer (the middle when one)."""
+    left, right = LEFT + 10, WIDTH - RIGHT - 10
+
+    def x_of(instant: Any) -> float:
+        if not span:
+            return round((left + right) / 2, 1)
+        share = (instant - start).total_seconds() / span
+        return round(left + (right - left) * share, 1)
+
+    return x_of
+
+
+def _day(instant: Any) -> str:
+    return f"{instant.day} {instant:%b}"
+
+
+def measure_charts(series: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """One chart per questionnaire with both partners' scores over time on its own
+    scale, its bands shaded; per partner the latest score, the change since the first
+    (and whether it is a reliable worsening), and whether the questionnaire is overdue.
+
+    `series` is `services.measures.couple_measure_series`; `names` maps partner ids to
+    names. Each measure has its own axis, so scales where low is good and scales where
+    high is good never share one.
+    """
+    by_measure: dict[str, list[dict[str, Any]]] = {}
+    for entry in series:
+        by_measure.setdefault(entry["measure"], []).append(entry)
+    out = []
+    for slug, entries in by_measure.items():
+        meta = entries[0]
+        low, high = float(meta["min"]), float(meta["max"])
+        higher_worse = meta["direction"] == "higher_is_worse"
+        times = [r["completed_at"] for e in entries for r in e["responses"]]
+        start, end = (min(times), max(times)) if times else (None, None)
+        span = (end - start).total_seconds() if start and end else 0.0
+        x_of = _time_axis(start, span)
+
+        bands = []
+        ordered = sorted(meta["bands"], key=lambda b: b["min"], reverse=not higher_worse)
+        for rank, band in enumerate(ordered):
+            top = _measure_y(min(high, band["max"] + 0.5), low, high)
+            bottom = _measure_y(max(low, band["min"] - 0.5), low, high)
+            bands.append(
+                {
+                    "y": top,
+                    "height": round(bottom - top, 1),
+                    "label": band["label"],
+                    "range": f"{band['min']} to {band['max']}",
+                    "shade": BAND_SHADES[min(rank, len(BAND_SHADES) - 1)],
+                    "label_y": round(top + 11, 1),
+                    "tall": bottom - top >= 13,
+                }
+            )
+        lines: list[Series] = []
+        partners = []
+        rows: list[tuple[str, ...]] = []
+        for index, entry in enumerate(entries):
+            name = names.get(entry["partner_id"], "A former partner")
+            color = PALETTE[index % len(PALETTE)]
+            responses = entry["responses"]
+            points = tuple(
+                Point(
+                    x_of(r["completed_at"]),
+                    _measure_y(float(r["score"]), low, high),
+                    r["score"],
+                    _day(r["completed_at"]),
+                )
+                for r in responses
+            )
+            if points:
+                path = " ".join(f"{'L' if i else 'M'}{p.x} {p.y}" for i, p in enumerate(points))
+                dash = PARTNER_DASH[index % len(PARTNER_DASH)]
+                lines.append(Series(entry["partner_id"], name, color, points, path, dash))
+            first = responses[0]["score"] if responses else None
+            latest = responses[-1] if responses else None
+            change = latest["score"] - first if latest is not None and first is not None else None
+            reliable = entry.get("reliable_change")
+            partners.append(
+                {
+                    "name": name,
+                    "color": color,
+                    "latest": latest,
+                    "change": change,
+                    "answers": len(responses),
+                    "worse": bool(
+                        change
+                        and reliable
+                        and worsened(first, latest["score"], meta["direction"], reliable)
+                    ),
+                    "due_since": entry.get("due_since"),
+                    "overdue": bool(entry.get("overdue")),
+                }
+            )
+            rows.extend(
+                (_day(r["completed_at"]), name, str(r["score"]), r.get("band") or "")
+                for r in responses
+            )
+        step = max(1, round((high - low) / 4))
+        ticks = tuple(
+            Tick(_measure_y(v, low, high), str(v)) for v in range(int(low), int(high) + 1, step)
+        )
+        x_ticks: tuple[Tick, ...] = ()
+        if start and end:
+            x_ticks = (Tick(x_of(start), _day(start)),)
+            if span:
+                x_ticks += (Tick(x_of(end), _day(end)),)
+        chart = Chart(
+            height=MEASURE_HEIGHT,
+            plot_bottom=MEASURE_HEIGHT - BOTTOM,
+            y_ticks=ticks,
+            x_ticks=x_ticks,
+            series=tuple(lines),
+            columns=("Date", "Partner", "Score", "Band"),
+            rows=tuple(rows),
+            extra={"bands": bands},
+        )
+        out.append(
+            {
+                "slug": slug,
+                "title": meta["title"],
+                "min": meta["min"],
+                "max": meta["max"],
+                "direction": "Lower is better" if higher_worse else "Higher is better",
+                "reliable_change": meta.get("reliable_change"),
+                "chart": chart,
+                "partners": partners,
+            }
+        )
+    return out

@@ -1,9 +1,12 @@
-"""The portal's pages: sign-in, couples, one couple, alerts, and the forms that act."""
+"""The portal's pages: sign-in, the couples list and one couple's page.
+
+The forms that act on a program are in `server.portal.workflow`, the alerts inbox in
+`server.portal.alerts`, account pages in `accounts` and `signins` (all on this `blp`).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,10 +25,11 @@ from flask import (
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
+from exercises.model import DECLINED_KEY
 from server.db import utcnow
-from server.errors import RETRY_AFTER, APIError, Conflict, ValidationFailed, outage
+from server.errors import RETRY_AFTER, APIError, outage
 from server.extensions import db, limiter
-from server.models import COMPLETED, Assignment, CheckIn, Couple, User
+from server.models import COMPLETED, Assignment, CheckIn, Couple, MeasureResponse, User
 from server.portal import charts
 from server.portal.security import (
     WrongRole,
@@ -33,14 +37,12 @@ from server.portal.security import (
     check_credentials,
     csrf_token,
     csrf_valid,
-    form_date,
     form_email_key,
     page_number,
     safe_next,
     sign_in,
     sign_out,
     signed_in_therapist,
-    whole_number,
 )
 from server.services import alerts as alert_service
 from server.services import assignments as assignment_service
@@ -52,6 +54,7 @@ from server.services.couples import (
     invite_code,
     list_couples,
 )
+from server.services.measures import couple_measure_series, measures_catalog
 from server.services.progress import couple_progress, couple_summaries
 
 log = logging.getLogger(__name__)
@@ -76,27 +79,19 @@ PUBLIC_ENDPOINTS = (
 # endpoint `auth.create_token`): one per account, one per address.
 LOGIN_SCOPE = "auth.create_token"
 MAX_COUPLES = 500
+COUPLES_PER_PAGE = 25
 CHECKINS_PER_PAGE = 20
-MAX_REASON = 2000
 MAX_LABEL = 100
 
-ACTIONS: dict[str, tuple[Callable[..., Assignment], str]] = {
-    "advance": (assignment_service.advance_stage, "Moved to the next stage."),
-    "pause": (assignment_service.pause_assignment, "The program is paused."),
-    "resume": (
-        assignment_service.resume_assignment,
-        "The program is running again: both partners see their homework and get reminders.",
-    ),
-    "complete": (assignment_service.complete_assignment, "The program is marked complete."),
-}
 HISTORY_WORDS = {
     "assigned": "Program assigned",
     "advanced": "Moved on",
+    "moved_back": "Moved back",
     "paused": "Paused",
     "resumed": "Resumed",
     "held": "Safety hold after a safety flag: the whole program paused for both partners",
     "completed": "Completed",
-    "updated": "Weekly targets or note changed",
+    "updated": "Weekly targets or your note changed",
 }
 VISIBILITY_WORDS = {
     "private": "Private",
@@ -300,13 +295,54 @@ def _attention(row: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _reliable_worsening(couple_ids: list[str]) -> dict[str, list[str]]:
+    """Couple id → titles of the questionnaires on which a partner's latest score is
+    worse than their first by at least the measure's reliable change, in one query."""
+    if not couple_ids:
+        return {}
+    catalog = measures_catalog()
+    first_last: dict[tuple[str, str, str], list[int]] = {}
+    for couple_id, author_id, measure, score in db.session.execute(
+        select(
+            MeasureResponse.couple_id,
+            MeasureResponse.author_id,
+            MeasureResponse.measure,
+            MeasureResponse.score,
+        )
+        .where(MeasureResponse.couple_id.in_(couple_ids))
+        .order_by(MeasureResponse.completed_at, MeasureResponse.id)
+    ):
+        scores = first_last.setdefault((couple_id, author_id, measure), [score, score])
+        scores[1] = score
+    out: dict[str, list[str]] = {}
+    for (couple_id, _, slug), (first, last) in first_last.items():
+        measure = catalog.get(slug)
+        if measure is None or measure.reliable_change is None:
+            continue
+        if charts.worsened(first, last, measure.direction, measure.reliable_change.points):
+            titles = out.setdefault(couple_id, [])
+            if measure.title not in titles:
+                titles.append(measure.title)
+    return out
+
+
+def _matches(couple: Couple, query: str) -> bool:
+    """Whether the couple's label contains `query`, ignoring case."""
+    return query.casefold() in couple.label.casefold()
+
+
 @blp.get("/")
 def couples() -> str:
-    """The therapist's couples at a glance, who needs attention first."""
+    """The therapist's couples at a glance, who needs attention first; `?q=` finds a
+    couple by its label (any case), `?page=` pages through them."""
     therapist = g.therapist
-    items, _ = list_couples(therapist=therapist, limit=MAX_COUPLES)
+    query = request.args.get("q", "").strip()[:MAX_LABEL]
+    items, total = list_couples(therapist=therapist, limit=MAX_COUPLES)
+    if query:
+        items = [c for c in items if _matches(c, query)]
     summaries = couple_summaries(items)
     extras = _couple_extras([c.id for c in items])
+    worsening = _reliable_worsening([c.id for c in items])
     now = utcnow()
     rows = [
         {
@@ -316,11 +352,24 @@ def couples() -> str:
             "days_since": (now - extras[couple.id]["last_checkin"]).days
             if extras[couple.id]["last_checkin"]
             else None,
+            "worsening": worsening.get(couple.id, []),
         }
         for couple in items
     ]
     rows.sort(key=_attention)
-    return render_template("portal/couples.html", rows=rows, max_label=MAX_LABEL)
+    pages = max(1, -(-len(rows) // COUPLES_PER_PAGE))
+    page = min(page_number(request.args.get("page")), pages)
+    shown = rows[(page - 1) * COUPLES_PER_PAGE : page * COUPLES_PER_PAGE]
+    return render_template(
+        "portal/couples.html",
+        rows=shown,
+        matched=len(rows),
+        total=total,
+        query=query,
+        page=page,
+        pages=pages,
+        max_label=MAX_LABEL,
+    )
 
 
 @blp.post("/couples")
@@ -408,6 +457,8 @@ def _history(progress: dict[str, Any], couple: Couple, therapist: User) -> list[
         what = HISTORY_WORDS.get(event["action"], event["action"].capitalize())
         if event["action"] == "advanced":
             what = f"Moved from stage {event['from_stage']} to stage {event['to_stage']}"
+        elif event["action"] == "moved_back":
+            what = f"Moved back from stage {event['from_stage']} to stage {event['to_stage']}"
         entries.append(
             {
                 "at": event["at"],
@@ -420,6 +471,38 @@ def _history(progress: dict[str, Any], couple: Couple, therapist: User) -> list[
     return entries
 
 
+def _sessions_since(assignment: Assignment, partner_ids: list[str]) -> dict[tuple[str, str], int]:
+    """(partner, exercise) → sessions logged since the stage began, counted as the
+    suggestion counts them: private ones too, declined ones not."""
+    counts: dict[tuple[str, str], int] = {}
+    for author_id, exercise, answers, visibility in db.session.execute(
+        select(CheckIn.author_id, CheckIn.exercise, CheckIn.answers, CheckIn.visibility).where(
+            CheckIn.assignment_id == assignment.id,
+            CheckIn.author_id.in_(partner_ids),
+            CheckIn.occurred_at >= assignment.stage_started_at,
+        )
+    ):
+        if visibility != "private" and (answers or {}).get(DECLINED_KEY) is True:
+            continue
+        counts[(author_id, exercise)] = counts.get((author_id, exercise), 0) + 1
+    return counts
+
+
+def _paused_since(view: dict[str, Any] | None) -> datetime | None:
+    """When the program was paused or held: its latest `paused` or `held` entry."""
+    if view is None or view["status"] != "paused":
+        return None
+    stops = [e["at"] for e in view["history"] if e["action"] in ("paused", "held")]
+    return stops[-1] if stops else None
+
+
+def _measure_charts(couple: Couple, therapist: User) -> list[dict[str, Any]]:
+    """One chart per questionnaire, both partners' lines on it (audited read)."""
+    series = couple_measure_series(couple_id=couple.id, reader=therapist, now=utcnow())
+    names = {p.id: p.name for p in couple.partners}
+    return charts.measure_charts(series, names)
+
+
 @blp.get("/couples/<couple_id>")
 def couple(couple_id: str) -> str:
     """One couple: program and stage, charts per partner, suggestion, check-ins, actions."""
@@ -429,19 +512,22 @@ def couple(couple_id: str) -> str:
     assignment = assignment_service.current_assignment(couple_id=couple.id)
     view = None
     stage_rows: list[dict[str, Any]] = []
-    rating_keys: list[tuple[str, str]] = []
+    stage_info: dict[str, Any] = {}
+    rating_groups: list[tuple[str, list[tuple[str, str]]]] = []
     if assignment is not None:
         view = assignment_service.assignment_view(
             assignment, viewer=therapist, therapist_id=therapist.id
         )
         exercises = assignment_service.frozen_exercises(assignment)
-        rating_keys = charts.rating_keys(
-            exercises, [w for p in progress["partners"] for w in p["weeks"]]
+        rating_groups = charts.rating_key_groups(
+            exercises,
+            charts.rating_keys(exercises, [w for p in progress["partners"] for w in p["weeks"]]),
         )
         this_week = [
             {i["exercise"]: i for i in (p["weeks"][-1]["items"] if p["weeks"] else [])}
             for p in progress["partners"]
         ]
+        at_stage = _sessions_since(assignment, [p["id"] for p in progress["partners"]])
         for entry in (view["stage"] or {}).get("exercises", []):
             slug = entry["exercise"]
             stage_rows.append(
@@ -451,8 +537,20 @@ def couple(couple_id: str) -> str:
                     "joint": exercises[slug]["joint"],
                     "per_week": assignment.overrides.get(slug, entry["per_week"]),
                     "done": [w.get(slug, {}).get("done", 0) for w in this_week],
+                    "at_stage": [at_stage.get((p["id"], slug), 0) for p in progress["partners"]],
                 }
             )
+        if view["stage"]:
+            limits = assignment_service.stage_limits(view["stage"], exercises)
+            criteria = view["stage"].get("criteria") or {}
+            counted = criteria.get("exercise")
+            stage_info = {
+                "includes": limits[0],
+                "off_limits": limits[1],
+                "started_at": assignment.stage_started_at,
+                "min_sessions": criteria.get("min_sessions") or 0,
+                "counted": exercises[counted]["title"] if counted in exercises else None,
+            }
     suggestion = progress["suggestion"]
     partners = []
     standing = list((suggestion or {}).get("partners", {}).values())
@@ -463,7 +561,10 @@ def couple(couple_id: str) -> str:
                 "name": partner["name"],
                 "timezone": partner["timezone"],
                 "adherence": charts.adherence_chart(partner["weeks"]),
-                "ratings": charts.ratings_chart(partner["weeks"], rating_keys),
+                "ratings": [
+                    (direction, charts.ratings_chart(partner["weeks"], keys))
+                    for direction, keys in rating_groups
+                ],
                 "standing": standing[index] if index < len(standing) else None,
             }
         )
@@ -497,6 +598,10 @@ def couple(couple_id: str) -> str:
         suggestion=suggestion,
         history=_history(progress, couple, therapist),
         invites=invites,
+        joined_slots={i.slot for i in couple.invites if i.accepted_at is not None},
+        stage_info=stage_info,
+        paused_since=_paused_since(view),
+        measures=_measure_charts(couple, therapist),
         open_alerts=open_alerts,
         names={p.id: p.name for p in couple.partners},
         checkins=checkins,
@@ -504,127 +609,3 @@ def couple(couple_id: str) -> str:
         running=running,
         today=now.astimezone(ZoneInfo(therapist.timezone)).date(),
     )
-
-
-# --- acting on an assignment ---------------------------------------------------------
-
-
-def _reason() -> str | None:
-    reason = request.form.get("reason", "").strip()
-    if len(reason) > MAX_REASON:
-        raise ValidationFailed(f"Keep the reason under {MAX_REASON} characters.")
-    return reason or None
-
-
-@blp.post("/couples/<couple_id>/assignments")
-def assign(couple_id: str) -> Response:
-    """Give the couple a program from the catalog (or one of the therapist's own)."""
-    couple = get_couple_for_therapist(therapist=g.therapist, couple_id=couple_id)
-    raw_date = request.form.get("start_date", "").strip()
-    try:
-        start_date = form_date(raw_date) if raw_date else None
-    except ValueError:
-        flash("The start date is not a date.", "error")
-        return _see("portal.couple", "#program", couple_id=couple.id)
-    try:
-        assignment_service.assign_program(
-            therapist=g.therapist,
-            couple_id=couple.id,
-            program_slug=request.form.get("program", "")[:64],
-            start_date=start_date,
-        )
-    except (Conflict, ValidationFailed) as error:
-        db.session.rollback()
-        flash(error.detail, "error")
-    else:
-        flash("Program assigned. Both partners see stage 1 in their app.", "success")
-    return _see("portal.couple", "#program", couple_id=couple.id)
-
-
-def change_assignment(assignment_id: str, action: str) -> Response:
-    """Advance, pause, resume or complete the assignment, with an optional reason."""
-    assignment = assignment_service.get_assignment_for(
-        user=g.therapist, assignment_id=assignment_id
-    )
-    couple_id = assignment.couple_id
-    change, done = ACTIONS[action]
-    try:
-        change(therapist=g.therapist, assignment_id=assignment.id, reason=_reason())
-    except (Conflict, ValidationFailed) as error:
-        db.session.rollback()
-        flash(error.detail, "error")
-    else:
-        flash(done, "success")
-    return _see("portal.couple", "#program", couple_id=couple_id)
-
-
-for _action in ACTIONS:
-    blp.add_url_rule(
-        f"/assignments/<assignment_id>/{_action}",
-        endpoint=f"assignment_{_action}",
-        view_func=change_assignment,
-        methods=["POST"],
-        defaults={"action": _action},
-    )
-
-
-@blp.post("/assignments/<assignment_id>/targets")
-def targets(assignment_id: str) -> Response:
-    """Adjust this stage's weekly targets (0 skips an exercise)."""
-    assignment = assignment_service.get_assignment_for(
-        user=g.therapist, assignment_id=assignment_id
-    )
-    couple_id = assignment.couple_id
-    overrides: dict[str, dict[str, int]] = {}
-    for name, value in request.form.items():
-        if name.startswith("per_week-") and value.strip():
-            per_week = whole_number(value, maximum=10**6)
-            if per_week is None:
-                flash("Weekly targets are whole numbers.", "error")
-                return _see("portal.couple", "#program", couple_id=couple_id)
-            overrides[name.removeprefix("per_week-")[:64]] = {"per_week": per_week}
-    try:
-        assignment_service.update_assignment(
-            therapist=g.therapist, assignment_id=assignment.id, overrides=overrides, note=None
-        )
-    except (Conflict, ValidationFailed) as error:
-        db.session.rollback()
-        messages = [m for ms in (error.errors or {}).values() for m in ms]
-        flash(" ".join([error.detail, *messages]), "error")
-    else:
-        flash("Weekly targets saved.", "success")
-    return _see("portal.couple", "#program", couple_id=couple_id)
-
-
-# --- alerts --------------------------------------------------------------------------
-
-
-@blp.get("/alerts")
-def alerts() -> str:
-    """Open safety and inactivity alerts, oldest first, and which couples are on hold."""
-    therapist = g.therapist
-    items = sorted(
-        alert_service.open_alerts(therapist=therapist), key=lambda a: (a.created_at, a.id)
-    )
-    couples = {c.id: c for c in list_couples(therapist=therapist, limit=MAX_COUPLES)[0]}
-    names = {p.id: p.name for c in couples.values() for p in c.partners}
-    held = alert_service.held_assignments(sorted({a.couple_id for a in items}))
-    return render_template(
-        "portal/alerts.html", alerts=items, couples=couples, names=names, held=held
-    )
-
-
-@blp.post("/alerts/<alert_id>/ack")
-def acknowledge(alert_id: str) -> Response:
-    """Mark an alert seen. It never resumes exercises: that is its own act (resume)."""
-    alert = alert_service.acknowledge_alert(therapist=g.therapist, alert_id=alert_id)
-    if alert_service.held_assignments([alert.couple_id]):
-        flash(
-            "Alert acknowledged. This does not resume exercises: the program stays "
-            "paused for both partners until you resume it.",
-            "success",
-        )
-    else:
-        flash("Alert acknowledged.", "success")
-    target = safe_next(request.form.get("next"))
-    return redirect(target or url_for("portal.alerts"), code=303)

@@ -87,6 +87,24 @@ def frozen_exercises(assignment: Assignment) -> dict[str, dict[str, Any]]:
     return _EXERCISES.fetch(assignment.id, lambda: assignment.exercises)  # type: ignore[no-any-return]
 
 
+def stage_limits(
+    stage: dict[str, Any], exercises: dict[str, dict[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """What a stage includes and what is off limits at it.
+
+    The catalog keeps these lists on each exercise (a stage's own lists are usually
+    empty), so a stage's are its own followed by those of its exercises, in stage
+    order, without repeats.
+    """
+    includes: dict[str, None] = dict.fromkeys(stage.get("includes") or [])
+    off_limits: dict[str, None] = dict.fromkeys(stage.get("off_limits") or [])
+    for item in stage.get("exercises") or []:
+        exercise = exercises.get(item["exercise"]) or {}
+        includes.update(dict.fromkeys(exercise.get("includes") or []))
+        off_limits.update(dict.fromkeys(exercise.get("off_limits") or []))
+    return list(includes), list(off_limits)
+
+
 _SAME = -1  # from_stage/to_stage default: the assignment's current stage
 
 

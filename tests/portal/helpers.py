@@ -78,3 +78,18 @@ def alert_id(api: Api, world: World, assignment: str | None = None) -> str:
     check_in(api, world.client, assignment or assignment_id(api, world), answers=answers)
     alerts = api.call("GET", "/api/v1/alerts", world.therapist).get_json()
     return str(alerts[0]["id"])
+
+
+def advanced_assignment_id(api: Api, world: World) -> str:
+    """An assignment moved on to stage 2 (so that it can move back)."""
+    aid = assignment_id(api, world)
+    r = api.call("POST", f"/api/v1/assignments/{aid}/advance", world.therapist, json={})
+    assert r.status_code == 200, r.get_json()
+    return aid
+
+
+def new_couple_id(api: Api, world: World) -> str:
+    """A couple of the main therapist that nobody has joined yet."""
+    r = api.call("POST", "/api/v1/couples", world.therapist, json={"label": "New & Couple"})
+    assert r.status_code == 201, r.get_json()
+    return str(r.get_json()["id"])

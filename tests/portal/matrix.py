@@ -52,6 +52,12 @@ PORTAL_MATRIX: dict[str, dict[str, int]] = {
     "POST /portal/assignments/<assignment_id>/resume": signed_in(303),
     "POST /portal/assignments/<assignment_id>/complete": signed_in(303),
     "POST /portal/assignments/<assignment_id>/targets": signed_in(303),
+    # Moving on is confirmed on its own page first; moving back, the note (issue 12).
+    "GET /portal/assignments/<assignment_id>/advance": signed_in(200),
+    "POST /portal/assignments/<assignment_id>/back": signed_in(303),
+    "POST /portal/assignments/<assignment_id>/note": signed_in(303),
+    # A new invite code, shown once; the other therapist gets 404.
+    "POST /portal/couples/<couple_id>/invites/<int:slot>/reissue": signed_in(200),
     "GET /portal/alerts": signed_in(200, 200),
     "GET /portal/sign-ins": signed_in(200, 200),
     # The main therapist's API login: the other therapist gets 404.

@@ -20,10 +20,12 @@ from tests.factories import (
     unique_email,
 )
 from tests.portal.helpers import (
+    advanced_assignment_id,
     alert_id,
     assignment_id,
     csrf,
     custom_program,
+    new_couple_id,
     paused_assignment_id,
     portal_login,
     sign_in,
@@ -69,7 +71,23 @@ TARGETS: dict[str, Target] = {
     ),
     "POST /portal/assignments/<assignment_id>/targets": Target(
         lambda a, w: f"/portal/assignments/{assignment_id(a, w)}/targets",
-        lambda a, w: {"per_week-sf-1-nongenital-touch": "2"},
+        lambda a, w: {"per_week-sf-1-nongenital-touch": "2", "reason": "Busy weeks."},
+    ),
+    # The confirmation page before moving on (issue 12, item 7).
+    "GET /portal/assignments/<assignment_id>/advance": Target(
+        lambda a, w: f"/portal/assignments/{assignment_id(a, w)}/advance"
+    ),
+    "POST /portal/assignments/<assignment_id>/back": Target(
+        lambda a, w: f"/portal/assignments/{advanced_assignment_id(a, w)}/back",
+        lambda a, w: {"reason": "Moved on too early."},
+    ),
+    "POST /portal/assignments/<assignment_id>/note": Target(
+        lambda a, w: f"/portal/assignments/{assignment_id(a, w)}/note",
+        lambda a, w: {"note": "Go gently."},
+    ),
+    "POST /portal/couples/<couple_id>/invites/<int:slot>/reissue": Target(
+        lambda a, w: f"/portal/couples/{new_couple_id(a, w)}/invites/1/reissue",
+        lambda a, w: {},
     ),
     "GET /portal/alerts": Target(lambda a, w: "/portal/alerts"),
     "GET /portal/sign-ins": Target(lambda a, w: "/portal/sign-ins"),
