@@ -194,3 +194,55 @@ def _seed_demo_weeks(*, therapist: User, couple: Couple) -> None:
         elif exercise == "sf-1-nongenital-touch" and day % 4 == 0:
             body["reflection"] = "Easier to stay with the sensations than last time."
         record_checkin(author=partner, body=body)
+    _seed_demo_measures(therapist=therapist, couple=couple, began=began)
+
+
+# Weekly totals, oldest first: slowly better, never an item-9 (risk) answer.
+_DEMO_MEASURES: dict[str, dict[str, tuple[int, ...]]] = {
+    "phq-9": {"Alex": (11, 9, 8, 6), "Sam": (8, 8, 6, 5)},
+    "csi-4": {"Alex": (11, 12, 14, 15), "Sam": (13, 13, 15, 16)},
+}
+
+
+def _demo_measure_answers(slug: str, total: int) -> dict[str, int]:
+    """Answers that add up to `total`, spread over the items (PHQ-9 item 9 stays 0)."""
+    caps = {"phq-9": [3] * 8, "csi-4": [6, 5, 5, 5]}[slug]
+    answers = [0] * len(caps)
+    for step in range(total):
+        i = step % len(caps)
+        while answers[i] >= caps[i]:
+            i = (i + 1) % len(caps)
+        answers[i] += 1
+    out = {f"q{n}": value for n, value in enumerate(answers, start=1)}
+    if slug == "phq-9":
+        out["q9"] = 0
+    return out
+
+
+def _seed_demo_measures(*, therapist: User, couple: Couple, began: datetime) -> None:
+    """CSI-4 and PHQ-9 every week since the program began, answered by both partners a
+    day or two after each became due, through the services the app uses."""
+    from exercises.measures import occasion_at
+    from server.services.measures import record_response, set_schedule
+
+    set_schedule(
+        therapist=therapist,
+        couple_id=couple.id,
+        schedule=[{"measure": slug, "every_weeks": 1} for slug in _DEMO_MEASURES],
+        now=began,
+    )
+    now = utcnow()
+    for partner in couple.partners:
+        tz = ZoneInfo(partner.timezone)
+        for slug, totals in _DEMO_MEASURES.items():
+            for week, total in enumerate(totals.get(partner.name, ())):
+                due = occasion_at(started_at=began, every_weeks=1, tz=tz, index=week)
+                at = due + timedelta(days=1 + week % 2, hours=10)
+                if at > now:
+                    continue
+                body = {
+                    "id": str(uuid.uuid5(_DEMO_NAMESPACE, f"{partner.name}/{slug}/{week}")),
+                    "measure": slug,
+                    "answers": _demo_measure_answers(slug, total),
+                }
+                record_response(author=partner, body=body, now=at)

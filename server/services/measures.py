@@ -135,7 +135,7 @@ def set_schedule(
     if partners:
         from server.services.reminders import replan_users
 
-        replan_users([p.id for p in partners], now=now)
+        replan_users([p.id for p in partners])  # reminders from the real now, always
     return schedules_of(couple.id)
 
 

@@ -379,7 +379,9 @@ def _measure_reminders(
         settings = settings_from_row(prefs.get(user.id), user.timezone)
         for measure, since in due_by_user[user.id]:
             send_at = measure_reminder_at(settings, since)
-            if send_at is None or send_at > horizon_end:
+            # Not yet in the window; or a slot long gone (the worker was down): a reminder
+            # a day late would only nag, the questionnaire waits in the app anyway.
+            if send_at is None or send_at > horizon_end or send_at < now - PLAN_HORIZON:
                 continue
             key = reminder_key(user.id, measure, since)
             local = send_at.astimezone(ZoneInfo(user.timezone))

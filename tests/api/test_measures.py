@@ -366,3 +366,20 @@ def test_a_risk_answer_does_not_hold_the_joint_program(api: Api, couple) -> None
         again.status_code == 200 and "not an emergency" in again.get_json()["guidance"]["emergency"]
     )
     assert len(api.call("GET", "/api/v1/alerts", t).get_json()) == 1
+
+
+def test_the_demo_couple_has_four_weeks_of_csi4_and_phq9(api: Api, app: Flask) -> None:
+    assert app.test_cli_runner().invoke(args=["seed", "--demo"]).exit_code == 0
+    t = api.login("therapist@demo.tandem.test", "demo-therapist-1")
+    couple_id = api.call("GET", "/api/v1/couples", t).get_json()[0]["id"]
+    series = api.call("GET", f"/api/v1/couples/{couple_id}/measures", t).get_json()["series"]
+    assert sorted(s["measure"] for s in series) == ["csi-4", "csi-4", "phq-9", "phq-9"]
+    for s in series:
+        scores = [r["score"] for r in s["responses"]]
+        assert len(scores) == 4 and all(r["flags"] == [] for r in s["responses"])
+        # slowly better: PHQ-9 down, CSI-4 up
+        better = scores[-1] < scores[0] if s["measure"] == "phq-9" else scores[-1] > scores[0]
+        assert better, scores
+    assert api.call("GET", "/api/v1/alerts", t).get_json() == [] or all(
+        a["kind"] != "risk" for a in api.call("GET", "/api/v1/alerts", t).get_json()
+    )

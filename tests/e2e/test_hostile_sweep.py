@@ -113,6 +113,14 @@ BODIES: dict[str, dict[str, Any]] = {
         "text": "Time for us",
     },
     "POST /api/v1/me/devices": {"token": "sweep-device-token", "platform": "android"},
+    "PUT /api/v1/couples/{couple_id}/measures": {
+        "schedule": [{"measure": "phq-9", "every_weeks": 1}, {"measure": "gad-7", "every_weeks": 2}]
+    },
+    "POST /api/v1/measure-responses": {
+        "id": "00000000-0000-4000-8000-000000000001",
+        "measure": "gad-7",
+        "answers": {"q1": 1, "q2": 0, "q3": 1, "q4": 2, "q5": 0, "q6": 1, "q7": 0},
+    },
     # A wrong current password counts as a failed sign-in: the partner's, never the demo
     # therapist's, who signs in to the portal later.
     "POST /api/v1/me/password": {
@@ -133,6 +141,9 @@ PARTNER_OPS = {
     "POST /api/v1/me/password",
     "DELETE /api/v1/me/sessions",
     "DELETE /api/v1/me/sessions/{session_id}",
+    "GET /api/v1/me/measures",
+    "GET /api/v1/me/measure-responses",
+    "POST /api/v1/measure-responses",
 }
 # Run last, in this order: they end what the others need (a program, a login).
 LAST = (
