@@ -3,7 +3,7 @@
 
 import { call, hasSession, ok, Offline } from "./api.js";
 import { h, markdown } from "./dom.js";
-import { missingAnswers, raisesFlag, readAnswers, renderQuestion, showErrors } from "./form.js";
+import { missingAnswers, raisesFlag, readAnswers, renderItem, renderQuestion, showErrors } from "./form.js";
 import * as outbox from "./outbox.js";
 import { disablePush, enablePush, pushDevice, pushSettings, unsubscribe } from "./push.js";
 import { cached, remember, wipe } from "./store.js";
@@ -61,7 +61,7 @@ window.addEventListener("popstate", (event) => {
 });
 
 function drawTabs(current) {
-  const section = ["exercise", "checkin", "result"].includes(current) ? "week" : current;
+  const section = ["exercise", "checkin", "result", "measure", "measureResult"].includes(current) ? "week" : current;
   tabs.replaceChildren(
     ...TABS.map(([view, label]) =>
       h(
@@ -386,8 +386,104 @@ SCREENS.week = async () => {
       ),
     );
   }
+  if (hw.measures_due?.length) parts.push(questionnairesCard(hw.measures_due));
   render(...parts);
   if (fresh) prefetchExercises(hw.items || []);
+};
+
+// --- questionnaires (measures): sent online only, never kept on the phone ----------------
+
+function questionnairesCard(due) {
+  return h(
+    "section",
+    { class: "card questionnaires", "aria-labelledby": "q-title" },
+    h("h2", { id: "q-title" }, t("questionnaires")),
+    h("p", { class: "sub" }, t("questionnairesIntro")),
+    h(
+      "ul",
+      { class: "plain items" },
+      due.map((m) =>
+        h(
+          "li",
+          {},
+          h(
+            "button",
+            { type: "button", class: "item card", onclick: () => go("measure", { slug: m.measure }) },
+            h("span", { class: "item-title" }, m.title),
+            h("span", { class: "item-meta" }, t("dueSince", { day: localDay(m.due_since) })),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+SCREENS.measure = async ({ slug }) => {
+  let measures;
+  try {
+    ({ data: measures } = await load("measures", "measures"));
+  } catch (error) {
+    if (!(error instanceof Offline)) throw error;
+    render(backButton("week"), h("p", { class: "notice" }, t("measureOnline")));
+    return;
+  }
+  const measure = measures.find((m) => m.slug === slug);
+  if (!measure) return go("week", {}, { replace: true });
+  const message = formMessage();
+  const form = h(
+    "form",
+    { class: "checkin measure-form", novalidate: true, autocomplete: "off" },
+    h("p", { class: "sub" }, t("questionnairesIntro")),
+    h("p", { class: "instructions" }, measure.instructions),
+    measure.form.map(renderItem),
+    message,
+    h("button", { type: "submit", class: "primary" }, t("save")),
+  );
+  const responseId = crypto.randomUUID(); // the same id on every retry of this screen
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const answers = readAnswers(form, measure.form);
+    const missing = missingAnswers(measure.form, answers);
+    if (missing.length) {
+      const { first } = showErrors(form, Object.fromEntries(missing.map((k) => [k, [t("requiredQuestion")]])));
+      say(message, t("fixErrors"));
+      first?.closest("fieldset")?.querySelector("input")?.focus();
+      return;
+    }
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    button.textContent = t("saving");
+    try {
+      const response = await call("POST", "measure-responses", { id: responseId, measure: slug, answers });
+      if (response.status === 401) throw new SignedOut();
+      if (ok(response)) return go("measureResult", { guidance: response.body.guidance || null }, { replace: true });
+      const { first, general } = showErrors(form, response.body?.errors);
+      const notDue = response.body?.code === "measure_not_due";
+      say(message, [notDue ? t("measureNotDue") : problemText(response.body), ...general].join(" "));
+      (first || message).scrollIntoView({ block: "center" });
+    } catch (error) {
+      if (error instanceof SignedOut) throw error;
+      say(message, error instanceof Offline ? t("measureOnline") : t("somethingWrong"));
+    } finally {
+      button.disabled = false;
+      button.textContent = t("save");
+    }
+  });
+  render(
+    backButton("week"),
+    heading(measure.title),
+    measure.recall ? h("p", { class: "sub" }, t("recall", { period: measure.recall })) : null,
+    form,
+  );
+};
+
+SCREENS.measureResult = async ({ guidance: words }) => {
+  render(
+    heading(t("questionnaires")),
+    h("p", { class: "notice ok", role: "status" }, t("measureSent")),
+    words ? guidance(words) : null,
+    h("button", { type: "button", class: "primary", onclick: () => go("week", {}, { replace: true }) }, t("done")),
+  );
 };
 
 // The exercise as frozen with the assignment (its version), else the catalog's.

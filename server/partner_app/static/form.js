@@ -97,6 +97,11 @@ export function renderQuestion(question) {
   return field(question, control);
 }
 
+// A questionnaire item: its exact wording and published options (values are scores).
+export function renderItem(item) {
+  return field(item, radios(item, item.options.map((o) => [o.value, o.label]), "measure"));
+}
+
 export function readAnswers(form, questions) {
   const answers = {};
   for (const question of questions) {

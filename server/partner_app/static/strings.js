@@ -94,6 +94,15 @@ export const STRINGS = {
   done: "Done",
 
   // Crisis guidance (shown when a safety answer was given)
+  // Questionnaires (measures): only the partner who answers and the therapist see them
+  questionnaires: "Questionnaires",
+  questionnairesIntro: "Short questions from your therapist. Only you and your therapist see your answers.",
+  dueSince: "Asked since {day}",
+  answerNow: "Answer",
+  measureOnline: "Questionnaires are sent straight away: this needs a connection.",
+  measureSent: "Thank you. Your answers went to your therapist.",
+  measureNotDue: "This questionnaire is not due now.",
+  recall: "About {period}",
   guidanceTitle: "Take care of yourself",
   guidanceOffline: [
     "Thank you for telling us. Your therapist will be told as soon as this check-in is sent.",
