@@ -348,7 +348,7 @@ def move_back_stage(*, therapist: User, assignment_id: str, reason: str | None) 
     before = assignment.stage_index
     target = before - 1
     entered = [
-        event.at
+        _entered_at(assignment, event)
         for event in assignment.events
         if event.to_stage == target and event.action in ("assigned", "advanced", "moved_back")
     ]
@@ -364,6 +364,16 @@ def move_back_stage(*, therapist: User, assignment_id: str, reason: str | None) 
     )
     db.session.flush()
     return assignment
+
+
+def _entered_at(assignment: Assignment, event: AssignmentEvent) -> datetime:
+    """When the program entered the stage of `event`: a back-dated program has been at
+    stage 1 since its start date (as `assign_program` set it)."""
+    if event.action == "assigned" and assignment.start_date < event.at.date():
+        return min(
+            event.at, datetime.combine(assignment.start_date, datetime.min.time(), tzinfo=UTC)
+        )
+    return event.at
 
 
 def complete_assignment(*, therapist: User, assignment_id: str, reason: str | None) -> Assignment:

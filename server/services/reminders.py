@@ -666,7 +666,25 @@ def scan_inactivity(*, now: datetime) -> dict[str, int]:
 
 
 def notify_therapist(*, therapist_id: str, alert_id: str, now: datetime | None = None) -> None:
-    """A discreet push to the therapist's devices about a new alert."""
+    """A discreet push to the therapist's devices about a new alert.
+
+    Every alert push says the same thing ("a new alert to look at"), so while one is
+    still waiting in the outbox another would only repeat it: alerts raised together
+    (both partners flagging one joint session, a flagged check-in and a risk answer)
+    share that one push. Once it has gone, the next alert pushes again.
+    """
+    waiting = db.session.scalar(
+        select(Reminder.id)
+        .where(
+            Reminder.user_id == therapist_id,
+            Reminder.kind == "alert",
+            Reminder.status == PENDING,
+        )
+        .limit(1)
+    )
+    if waiting is not None:
+        log.info("alert %s shares the therapist's pending alert push", alert_id)
+        return
     enqueue_push(
         user_id=therapist_id,
         key=f"alert:{alert_id}",
