@@ -437,8 +437,14 @@ SCREENS.measure = async ({ slug }) => {
     h("p", { class: "instructions" }, measure.instructions),
     measure.form.map(renderItem),
     message,
-    h("button", { type: "submit", class: "primary" }, t("save")),
+    h("button", { type: "submit", class: "primary" }, t("sendAnswers")),
   );
+  form.addEventListener("change", (event) => {
+    const question = event.target.closest("fieldset.question");
+    const error = question?.querySelector(".error");
+    if (error) error.hidden = true;
+    question?.removeAttribute("aria-invalid");
+  });
   const responseId = crypto.randomUUID(); // the same id on every retry of this screen
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -466,7 +472,7 @@ SCREENS.measure = async ({ slug }) => {
       say(message, error instanceof Offline ? t("measureOnline") : t("somethingWrong"));
     } finally {
       button.disabled = false;
-      button.textContent = t("save");
+      button.textContent = t("sendAnswers");
     }
   });
   render(

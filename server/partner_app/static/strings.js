@@ -101,6 +101,7 @@ export const STRINGS = {
   answerNow: "Answer",
   measureOnline: "Questionnaires are sent straight away: this needs a connection.",
   measureSent: "Thank you. Your answers went to your therapist.",
+  sendAnswers: "Send answers",
   measureNotDue: "This questionnaire is not due now.",
   recall: "About {period}",
   guidanceTitle: "Take care of yourself",
