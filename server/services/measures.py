@@ -176,17 +176,29 @@ def _due_since(
 
 def due_measures(*, partner: User, now: datetime | None = None) -> list[dict[str, Any]]:
     """The partner's own due questionnaires: `{measure, title, due_since}` (never
-    whether it is overdue: that is for the therapist)."""
+    whether it is overdue: that is for the therapist). One statement."""
     if partner.is_therapist or partner.couple_id is None:
         return []
     now = now or utcnow()
-    answered = _answered_at([partner.id])
+    latest = (
+        select(func.max(MeasureResponse.completed_at))
+        .where(
+            MeasureResponse.author_id == partner.id,
+            MeasureResponse.measure == MeasureSchedule.measure,
+        )
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(MeasureSchedule, latest)
+        .where(MeasureSchedule.couple_id == partner.couple_id)
+        .order_by(MeasureSchedule.measure)
+    )
     due = []
-    for schedule in schedules_of(partner.couple_id):
+    for schedule, last in rows:
         measure = _measure(schedule.measure)
         if measure is None:
             continue
-        since = _due_since(schedule, partner, answered[(partner.id, schedule.measure)], now)
+        since = _due_since(schedule, partner, [last] if last else [], now)
         if since is not None:
             due.append({"measure": measure.slug, "title": measure.title, "due_since": since})
     return due

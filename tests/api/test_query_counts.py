@@ -207,7 +207,7 @@ def _couple_checkins(api: Api, w: World) -> Prepared:
 
 # name → (prepare, expected status, budget: at most this many statements)
 ENDPOINTS: dict[str, tuple[Callable[[Api, World], Prepared], int, int]] = {
-    "GET /me/homework": (_homework, 200, 4),
+    "GET /me/homework": (_homework, 200, 5),  # + the questionnaires due (measures_due)
     "POST /checkins": (_post_checkin, 201, 12),
     "GET /couples": (_couples, 200, 10),
     "GET /couples/{id}/progress": (_progress, 200, 9),
