@@ -383,3 +383,27 @@ def test_the_demo_couple_has_four_weeks_of_csi4_and_phq9(api: Api, app: Flask) -
     assert api.call("GET", "/api/v1/alerts", t).get_json() == [] or all(
         a["kind"] != "risk" for a in api.call("GET", "/api/v1/alerts", t).get_json()
     )
+
+
+# --- when the one reminder goes (pure: notifications.planning) ------------------------
+
+
+def test_the_reminder_goes_at_the_partners_own_first_slot_after_it_is_due() -> None:
+    from datetime import time
+
+    from notifications.planning import ReminderSettings, measure_reminder_at
+
+    berlin = ReminderSettings(timezone="Europe/Berlin", times=(time(20, 0), time(8, 0)))
+    # due at local midnight after the spring change (22:00Z): the 08:00 CEST slot
+    due = datetime(2026, 3, 29, 22, 0, tzinfo=UTC)
+    assert measure_reminder_at(berlin, due) == datetime(2026, 3, 30, 6, 0, tzinfo=UTC)
+    # due at 10:00 local: that evening's 20:00
+    due = datetime(2026, 3, 30, 8, 0, tzinfo=UTC)
+    assert measure_reminder_at(berlin, due) == datetime(2026, 3, 30, 18, 0, tzinfo=UTC)
+    # only on the partner's days (Wednesday = 2), never in quiet hours, never when paused
+    wednesdays = ReminderSettings(
+        timezone="Europe/Berlin", times=(time(23, 30), time(21, 0)), days=frozenset({2})
+    )
+    assert measure_reminder_at(wednesdays, due) == datetime(2026, 4, 1, 19, 0, tzinfo=UTC)
+    paused = ReminderSettings(timezone="Europe/Berlin", paused=True)
+    assert measure_reminder_at(paused, due) is None
