@@ -105,8 +105,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _load_catalog(path: Path) -> Catalog:
-    """The app refuses to start on content that does not validate."""
+    """The app refuses to start on content that does not validate (questionnaires too)."""
+    from exercises.measures import load_measures
+
     try:
+        load_measures(path)
         return load_catalog(path)
     except CatalogError as exc:
         count = len(exc.problems)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -407,3 +408,22 @@ def test_the_reminder_goes_at_the_partners_own_first_slot_after_it_is_due() -> N
     assert measure_reminder_at(wednesdays, due) == datetime(2026, 4, 1, 19, 0, tzinfo=UTC)
     paused = ReminderSettings(timezone="Europe/Berlin", paused=True)
     assert measure_reminder_at(paused, due) is None
+
+
+def test_the_app_refuses_to_start_on_a_bad_questionnaire(tmp_path: Path, database_url: str) -> None:
+    import yaml
+
+    from exercises.catalog import default_catalog_path
+    from server.config import ConfigError
+    from tests.conftest import make_app
+
+    root = tmp_path / "catalog"
+    root.mkdir()
+    for folder in ("exercises", "programs"):
+        (root / folder).symlink_to(default_catalog_path() / folder)
+    (root / "measures").mkdir()
+    data = yaml.safe_load((default_catalog_path() / "measures" / "gad-7.yaml").read_text())
+    data["scoring"]["bands"].pop()  # 15-21 not covered
+    (root / "measures" / "gad-7.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="TANDEM_CATALOG_PATH"):
+        make_app(tmp_path / "instance", database_url, TANDEM_CATALOG_PATH=str(root))
