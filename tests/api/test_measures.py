@@ -427,3 +427,16 @@ def test_the_app_refuses_to_start_on_a_bad_questionnaire(tmp_path: Path, databas
     (root / "measures" / "gad-7.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="TANDEM_CATALOG_PATH"):
         make_app(tmp_path / "instance", database_url, TANDEM_CATALOG_PATH=str(root))
+
+
+def test_deleting_an_account_erases_its_responses_only(api: Api, app: Flask, couple) -> None:  # type: ignore[no-untyped-def]
+    from server.models import MeasureResponse
+
+    t, c, a, b = couple
+    schedule(api, t, c["id"], **{"phq-9": 1})
+    answer(api, a, "phq-9", PHQ9_MILD)
+    kept = answer(api, b, "phq-9", PHQ9_CALM).get_json()["id"]
+    r = api.call("DELETE", "/api/v1/me", a, json={"password": a.password})
+    assert r.status_code == 204
+    with app.app_context():
+        assert db.session.scalars(select(MeasureResponse.id)).all() == [kept]
