@@ -117,6 +117,40 @@ def sign_in(page, base_url: str) -> None:  # type: ignore[no-untyped-def]
     expect(page.get_by_role("heading", name="Your couples")).to_be_visible()
 
 
+def test_the_portal_at_phone_width(base_url: str, shots: Path) -> None:
+    """(Before the next test acknowledges the demo's alert.) At 390x844 every column of the couples list shows (alerts and adherence included)
+    and nothing is wider than the screen."""
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(
+                viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+            )
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            sign_in(page, base_url)
+            row = page.get_by_role("row").filter(has_text=DEMO_COUPLE_LABEL)
+            for label in ("Program and stage", "This week", "Last check-in", "Alerts"):
+                cell = row.locator(f'td[data-label="{label}"]')
+                expect(cell).to_be_visible()
+                box = cell.bounding_box()
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (label, box)
+            expect(row.locator(".partner-meter").first).to_be_visible()
+            expect(row.locator('td[data-label="Alerts"]')).to_contain_text("1 open")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, width
+            page.screenshot(path=shots / "10-phone-couples.png", full_page=True)
+            page.get_by_role("link", name=DEMO_COUPLE_LABEL).click()
+            expect(page.locator("svg[data-chart=measure]")).to_have_count(2)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, width
+            page.screenshot(path=shots / "11-phone-couple.png", full_page=True)
+            page.goto(f"{base_url}/portal/alerts")
+            page.screenshot(path=shots / "12-phone-alerts.png", full_page=True)
+        finally:
+            browser.close()
+
+
 def test_therapist_reads_charts_acknowledges_an_alert_and_advances(
     page, base_url: str, shots: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -137,13 +171,26 @@ def test_therapist_reads_charts_acknowledges_an_alert_and_advances(
     adherence = page.locator("svg[data-chart=adherence]")
     ratings = page.locator("svg[data-chart=ratings]")
     expect(adherence).to_have_count(2)
-    expect(ratings).to_have_count(2)
+    # Per partner, ratings where lower is better apart from those where higher is.
+    expect(ratings).to_have_count(4)
     assert adherence.first.locator("rect.bar").count() >= 4
     assert int(ratings.first.get_attribute("data-series") or 0) >= 2
     assert ratings.first.locator("circle").count() >= 4
     desc = adherence.first.locator("desc").text_content() or ""
     assert re.search(r"week of \d+ \w+, \d+ of \d+", desc), desc
     expect(page.get_by_role("heading", name="Suggestion for stage 1")).to_be_visible()
+    # The demo's CSI-4 and PHQ-9: one chart each, both partners on it, bands shaded.
+    measures = page.locator("svg[data-chart=measure]")
+    expect(measures).to_have_count(2)
+    for index in range(2):
+        chart = measures.nth(index)
+        assert chart.get_attribute("data-series") == "2"
+        assert chart.locator("rect.band").count() >= 2
+        assert chart.locator("circle").count() >= 6
+        assert "Bands:" in (chart.locator("desc").text_content() or "")
+    phq = page.locator("[data-measure=phq-9]")
+    expect(phq).to_contain_text("lower is better")
+    expect(phq).to_contain_text("since the first")
     expect(page.locator(".checkin.private").first).to_contain_text("A private check-in")
     assert "Something I want to keep to myself" not in page.content()
     page.screenshot(path=shots / "03-couple.png", full_page=True)
@@ -155,6 +202,10 @@ def test_therapist_reads_charts_acknowledges_an_alert_and_advances(
     expect(page.locator(".alert-card .flag")).to_have_text("pain")
     page.screenshot(path=shots / "04-alerts.png", full_page=True)
     expect(page.locator(".alert-card")).to_contain_text("Acknowledging does not resume them")
+    expect(page.locator(".buttons-explained")).to_contain_text("nothing changes for the couple")
+    # Resuming from the inbox asks for its own reason: an empty one is refused by the form.
+    page.get_by_role("button", name="Resume exercises").click()
+    expect(page.locator(".alert-card")).to_have_count(1)
     page.get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_text("Alert acknowledged.")).to_be_visible()
     expect(page.get_by_text("This does not resume exercises")).to_be_visible()
@@ -165,18 +216,50 @@ def test_therapist_reads_charts_acknowledges_an_alert_and_advances(
     page.get_by_role("link", name="Couples", exact=True).click()
     page.get_by_role("link", name=DEMO_COUPLE_LABEL).click()
     expect(page.locator("#program")).to_contain_text("Safety hold")
-    page.get_by_label("Why resume?").fill("Back pain checked; fine to go on.")
+    expect(page.locator("#paused-since")).to_contain_text("On hold since")
+    page.get_by_label("Why lift the safety hold?").fill("Back pain checked; fine to go on.")
     page.get_by_role("button", name="Resume exercises").click()
     expect(page.get_by_text("The program is running again")).to_be_visible()
-    # Then advance to stage 2, with a reason that lands in the history.
-    page.get_by_label("Why move on?").fill("Both calm and ready; back pain checked.")
-    page.get_by_role("button", name="Move to stage 2").click()
+
+    # Moving on is confirmed on its own page, with the reason.
+    page.get_by_role("link", name="Move to stage 2…").click()
+    expect(page.get_by_role("heading", name="Move Alex & Sam to stage 2?")).to_be_visible()
+    page.screenshot(path=shots / "06-confirm-advance.png", full_page=True)
+    page.get_by_label("Reason").fill("Both calm and ready; back pain checked.")
+    page.get_by_role("button", name="Yes, move to stage 2").click()
     expect(page.get_by_text("Moved to the next stage.")).to_be_visible()
     expect(page.locator("#program")).to_contain_text("Stage 2 of 6")
     history = page.locator(".timeline")
     expect(history).to_contain_text("Moved from stage 1 to stage 2")
     expect(history).to_contain_text("Both calm and ready; back pain checked.")
     page.screenshot(path=shots / "06-couple-advanced.png", full_page=True)
+
+    # ... and undone, with its own reason.
+    page.get_by_label("Why move back?").fill("Too early for Sam after all.")
+    page.get_by_role("button", name="Move back to stage 1").click()
+    expect(page.get_by_text("Moved back to stage 1.")).to_be_visible()
+    expect(page.locator("#program")).to_contain_text("Stage 1 of 6")
+    expect(history).to_contain_text("Moved back from stage 2 to stage 1")
+    expect(history).to_contain_text("Too early for Sam after all.")
+
+    # The therapist's own note.
+    page.get_by_label("Only you see this note").fill("Check in about the back pain.")
+    page.get_by_role("button", name="Save the note").click()
+    expect(page.get_by_text("Note saved.")).to_be_visible()
+    expect(page.get_by_label("Only you see this note")).to_have_value(
+        "Check in about the back pain."
+    )
+    page.screenshot(path=shots / "08-couple-moved-back.png", full_page=True)
+
+    # Finding a couple by a part of its name, in any case.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Couples").click()
+    page.get_by_label("Find a couple").fill(DEMO_COUPLE_LABEL[:4].swapcase())
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("link", name=DEMO_COUPLE_LABEL)).to_be_visible()
+    expect(page.get_by_text("1 of 1 couples match")).to_be_visible()
+    page.get_by_label("Find a couple").fill("nobody by that name")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("No couple's name contains")).to_be_visible()
 
     # Sign out: the pages are closed again.
     page.get_by_role("button", name="Sign out").click()
