@@ -186,12 +186,17 @@ PORTAL_FORMS: dict[str, dict[str, str]] = {
         "repeat_password": "a long new password",
     },
     "POST /portal/couples/<couple_id>/partners/<partner_id>/recovery": {},
+    # Issue 12: moving back, the therapist's note, a new invite code (a joined slot: 303).
+    "POST /portal/assignments/<assignment_id>/back": {"reason": "Too early."},
+    "POST /portal/assignments/<assignment_id>/note": {"note": "Go gently."},
+    "POST /portal/couples/<couple_id>/invites/<int:slot>/reissue": {},
 }
 # Pages outside the API (the partner app's shell and the health checks too).
 PORTAL_PAGES = [
     "/portal/",
     "/portal/couples/<couple_id>",
     "/portal/alerts",
+    "/portal/assignments/<assignment_id>/advance",  # the confirmation before moving on
     "/portal/sign-ins",
     "/portal/login",
     "/app/",
@@ -304,6 +309,7 @@ class Caller:
         path = template
         for name, value in self.ids.items():
             path = path.replace("{" + name + "}", value).replace(f"<{name}>", value)
+            path = path.replace(f"<int:{name}>", value)
         if "{slug}" in path:
             path = path.replace(
                 "{slug}", "speaker-listener" if "/exercises/" in path else "sensate-focus-course"
