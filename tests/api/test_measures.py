@@ -440,3 +440,25 @@ def test_deleting_an_account_erases_its_responses_only(api: Api, app: Flask, cou
     assert r.status_code == 204
     with app.app_context():
         assert db.session.scalars(select(MeasureResponse.id)).all() == [kept]
+
+
+def test_the_same_response_twice_at_once_stores_one_and_alerts_once(  # type: ignore[no-untyped-def]
+    pg_url: str, app: Flask, api: Api, couple
+) -> None:
+    from sqlalchemy import func
+
+    from server.models import Alert, MeasureResponse
+    from tests.api.test_concurrency import race
+
+    t, c, a, _ = couple
+    schedule(api, t, c["id"], **{"phq-9": 1})
+    body = {"id": str(uuid.uuid4()), "measure": "phq-9", "answers": {**PHQ9_CALM, "q9": 1}}
+
+    def post() -> int:
+        client = app.test_client()
+        return client.post("/api/v1/measure-responses", json=body, headers=a.headers).status_code
+
+    assert sorted(race(app, [post, post])) == [200, 201]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(MeasureResponse)) == 1
+        assert db.session.scalar(select(func.count()).select_from(Alert)) == 1
