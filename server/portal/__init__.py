@@ -49,6 +49,7 @@ def init_app(app: Flask) -> None:
     from server.portal import (
         accounts,  # noqa: F401 - email links' pages (routes on blp)
         alerts,  # noqa: F401 - the alerts inbox (routes on blp)
+        couples,  # noqa: F401 - the couples list (routes on blp)
         signins,  # noqa: F401 - "Your sign-ins" (routes on blp)
         workflow,  # noqa: F401 - forms that change a program (routes on blp)
     )

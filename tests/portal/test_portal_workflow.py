@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from notifications.senders import MemorySender
 from server.extensions import db
-from server.models import Reminder, User
+from server.models import AuditEvent, Reminder, User
 from server.portal import charts
 from server.worker import dispatch_pass
 from tests.factories import SF_CALM, Api, World, assign, build_world, check_in, checkin_body
@@ -476,6 +476,15 @@ def test_questionnaires_are_charted_per_measure_with_both_partners(
     listing = html(client.get("/portal/"))
     marker = re.search(r'class="badge alert worse-marker"[^>]*>([^<]+)<', listing)
     assert marker and "PHQ-9" in marker.group(1)
+    with app.app_context():  # the marker is a read of scores: audited
+        reads = db.session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "measures.read",
+                AuditEvent.object_id == world.couple["id"],
+                AuditEvent.actor_id == world.therapist.id,
+            )
+        ).all()
+        assert any((e.detail or {}).get("view") == "couples list marker" for e in reads)
 
 
 def test_no_marker_without_a_reliable_worsening(
