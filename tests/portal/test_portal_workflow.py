@@ -415,13 +415,15 @@ def test_one_safety_event_sends_the_therapist_one_push(
 
 
 def answer_measures(app: Flask, couple_id: str, therapist_id: str, totals: dict[str, Any]) -> None:
-    """Weekly answers since four weeks ago through the services: {partner id: {measure:
+    """Weekly answers since 25 days ago through the services: {partner id: {measure:
     [totals oldest first]}} (PHQ-9 item 9 stays 0)."""
     from exercises.measures import occasion_at
     from server.seeding import _demo_measure_answers
     from server.services.measures import record_response, set_schedule
 
-    began = datetime.now(UTC) - timedelta(days=29)
+    # Weekly since 25 days ago: three answers each at most, and the fourth week's
+    # questionnaire unanswered for about four days (overdue after three).
+    began = datetime.now(UTC) - timedelta(days=25)
     slugs = sorted({slug for per in totals.values() for slug in per})
     with app.app_context():
         therapist = db.session.get(User, therapist_id)
@@ -470,6 +472,7 @@ def test_questionnaires_are_charted_per_measure_with_both_partners(
     # Latest score, change since the first; Alex's +6 is a reliable worsening (5 points).
     assert "latest 12" in phq and "+6 since the first" in phq and "Reliably worse" in phq
     assert "latest 7" in phq and "-2 since the first" in phq
+    assert phq.count("Overdue since") == 2  # the fourth week's, for both (therapist only)
     csi = page.split('data-measure="csi-4"', 1)[1].split("</article>", 1)[0]
     assert "higher is better" in csi and "Reliably worse" not in csi
 
