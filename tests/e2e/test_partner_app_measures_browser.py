@@ -93,6 +93,7 @@ def test_a_partner_answers_gad7_and_phq9_and_a_risk_answer_shows_guidance(
         expect(page.get_by_text("Please check the answers marked below.")).to_be_visible()
         answer_all(page)
         expect(page.locator("form.measure-form .error:visible")).to_have_count(0)  # answered
+        expect(page.get_by_text("Please check the answers marked below.")).to_be_hidden()
         check_a11y(page, "gad-7")
         shot(page, shots, "measures-02-gad7")
         page.get_by_role("button", name="Send answers").tap()

@@ -444,6 +444,8 @@ SCREENS.measure = async ({ slug }) => {
     const error = question?.querySelector(".error");
     if (error) error.hidden = true;
     question?.removeAttribute("aria-invalid");
+    // Every marked answer given: the summary above the button goes too.
+    if (!form.querySelector("[aria-invalid]")) say(message, "");
   });
   const responseId = crypto.randomUUID(); // the same id on every retry of this screen
   form.addEventListener("submit", async (event) => {
@@ -595,6 +597,7 @@ SCREENS.checkin = async ({ slug, version }) => {
       error.hidden = true;
       question.removeAttribute("aria-invalid");
     }
+    if (!form.querySelector("[aria-invalid]")) say(message, "");
   });
   let checkinId = crypto.randomUUID();
   form.addEventListener("submit", async (event) => {
