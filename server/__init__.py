@@ -68,11 +68,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
 
     import server.models  # noqa: F401 - every model must be mapped before first use
-    from server import api, auth, crypto, errors, health, input_guard, portal
+    from server import api, auth, crypto, errors, health, input_guard, logs, metrics, portal
     from server.db import render_item
     from server.extensions import db, limiter, migrate
 
     app.extensions["tandem.catalog"] = catalog
+    # First: their before_request hooks run first, their after_request hooks last.
+    logs.init_app(app)
+    metrics.init_app(app)
     db.init_app(app)
     migrate.init_app(
         app,

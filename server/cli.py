@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,9 @@ from sqlalchemy import text
 
 from server.config import ConfigError
 from server.errors import DATABASE_UNAVAILABLE
+from server.logs import configure_logging
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +55,26 @@ def _check_database() -> None:
 @click.option("--no-migrate", is_flag=True, help="Do not apply migrations before serving.")
 def serve_command(host: str, port: int, workers: int, demo: bool, no_migrate: bool) -> None:
     """Serve Tandem with gunicorn (migrates and seeds first)."""
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
+    # Links in emails point at this server unless the operator says where people reach it.
+    os.environ.setdefault("TANDEM_PUBLIC_URL", f"http://{shown}:{port}")
+    # GET /metrics sums the values of every gunicorn worker: prometheus-client's
+    # multiprocess mode, in a private folder of this server's own, made before the app
+    # (and prometheus-client) is loaded and removed when the server stops.
+    metrics_dir = tempfile.mkdtemp(prefix="tandem-metrics-")
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        _serve(host, port, shown, workers, demo, no_migrate)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(host: str, port: int, shown: str, workers: int, demo: bool, no_migrate: bool) -> None:
     from gunicorn.app.base import BaseApplication
 
     from server.extensions import db
     from server.seeding import seed_all
 
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
-    # Links in emails point at this server unless the operator says where people reach it.
-    os.environ.setdefault("TANDEM_PUBLIC_URL", f"http://{shown}:{port}")
     app = _load_app()
     # Migrate and seed in a context of our own, committed and closed before the fork.
     with app.app_context():
@@ -80,13 +97,21 @@ def serve_command(host: str, port: int, workers: int, demo: bool, no_migrate: bo
             "count rate limits per worker; use redis://HOST:PORT"
         )
 
+    json_logs = app.config["TANDEM_SETTINGS"].log_format == "json"
+
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
-            self.cfg.set("logger_class", RedactingGunicornLogger)
+            if json_logs:
+                # The app logs each request itself, as JSON (server/logs.py).
+                self.cfg.set("accesslog", None)
+                self.cfg.set("logger_class", JsonGunicornLogger)
+            else:
+                self.cfg.set("accesslog", "-")
+                self.cfg.set("logger_class", RedactingGunicornLogger)
             self.cfg.set("timeout", 60)
+            self.cfg.set("child_exit", _child_exit)
 
         def load(self) -> Flask:
             return app
@@ -131,6 +156,32 @@ def _gunicorn_logger() -> type:
 
 
 RedactingGunicornLogger = _gunicorn_logger()
+
+
+def _json_gunicorn_logger() -> type:
+    from gunicorn.glogging import Logger
+
+    from server.logs import JsonFormatter
+
+    class Json(Logger):  # type: ignore[misc]
+        """gunicorn's own messages (workers booting, signals) as JSON lines too."""
+
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for handler in self.error_log.handlers:
+                handler.setFormatter(JsonFormatter())
+
+    return Json
+
+
+JsonGunicornLogger = _json_gunicorn_logger()
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """gunicorn's hook when a worker exits: its live gauges leave /metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 @click.command("seed")
@@ -337,11 +388,8 @@ def _database_problem(exc: BaseException) -> str:
 
 def main() -> None:
     """Entry point of the `tandem` console script."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # APScheduler logs every job run at INFO; the worker logs its own reports.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # A bad TANDEM_LOG_FORMAT is refused with one line when the app loads (server/config.py).
+    configure_logging((os.environ.get("TANDEM_LOG_FORMAT") or "text").strip().lower())
     cli = FlaskGroup(
         name="tandem",
         create_app=_create_app,

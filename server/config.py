@@ -31,6 +31,9 @@ DATA_KEYS_FILE = "data_keys"
 DATABASE_FILE = "tandem.sqlite3"
 DEFAULT_MAIL_FROM = "tandem@localhost"
 DEFAULT_PUBLIC_URL = "http://localhost:8000"
+LOG_FORMATS = ("text", "json")
+# GET /metrics is behind a bearer token: long enough not to be guessed.
+METRICS_TOKEN_MIN_LENGTH = 24
 
 
 class ConfigError(Exception):
@@ -63,6 +66,9 @@ class Settings:
     smtp_url: str | None = field(default=None, repr=False)  # holds a password
     mail_from: str = DEFAULT_MAIL_FROM
     public_url: str = DEFAULT_PUBLIC_URL
+    # GET /metrics (server/metrics.py): None means the route answers 404.
+    metrics_token: str | None = field(default=None, repr=False)
+    log_format: str = "text"
 
     @property
     def uses_redis(self) -> bool:
@@ -168,6 +174,27 @@ def _mail_settings(get: Callable[[str], str | None]) -> dict[str, str | None]:
     }
 
 
+def _observability_settings(get: Callable[[str], str | None]) -> tuple[str | None, str]:
+    """TANDEM_METRICS_TOKEN (None: no /metrics) and TANDEM_LOG_FORMAT."""
+    token = get("TANDEM_METRICS_TOKEN")
+    if token is not None:
+        token = token.strip()
+        if len(token) < METRICS_TOKEN_MIN_LENGTH:
+            raise ConfigError(
+                "TANDEM_METRICS_TOKEN",
+                f"too short (at least {METRICS_TOKEN_MIN_LENGTH} characters; "
+                "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
+            )
+        if not token.isascii() or not token.isprintable() or " " in token:
+            raise ConfigError(
+                "TANDEM_METRICS_TOKEN", "expected printable ASCII characters without spaces"
+            )
+    log_format = (get("TANDEM_LOG_FORMAT") or "text").strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError("TANDEM_LOG_FORMAT", f"expected text or json, got {log_format!r}")
+    return token, log_format
+
+
 def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Validate the environment (or `environ`) and fill generated secrets from the instance."""
     env = dict(os.environ if environ is None else environ)
@@ -216,6 +243,7 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         raise ConfigError("TANDEM_CATALOG_PATH", f"no such folder: {catalog_path}")
 
     mail = _mail_settings(get)
+    metrics_token, log_format = _observability_settings(get)
 
     allow_signup = _flag(
         "TANDEM_ALLOW_THERAPIST_SIGNUP", get("TANDEM_ALLOW_THERAPIST_SIGNUP"), True
@@ -256,4 +284,6 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         smtp_url=mail["smtp_url"],
         mail_from=str(mail["mail_from"]),
         public_url=str(mail["public_url"]),
+        metrics_token=metrics_token,
+        log_format=log_format,
     )

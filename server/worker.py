@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from notifications.delivery import Sender
 from notifications.dispatch import DispatchReport, dispatch_until_empty
@@ -76,13 +78,33 @@ def mail_pass(now: datetime | None = None) -> dict[str, int]:
     return send_outbox(now=now or utcnow())
 
 
-def _in_context(app: Flask, func: Any) -> Any:
-    """Each run of a job in its own app context and database session, removed after."""
+def record_success(job: str, now: datetime | None = None) -> None:
+    """`job` ran successfully at `now`: GET /metrics reports it (worker_heartbeats).
+    One upsert, so that several worker processes may write the same row."""
+    from server.models import WorkerHeartbeat
+
+    values = {"job": job, "last_success_at": now or utcnow()}
+    insert: Any = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(WorkerHeartbeat).values(**values)
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["job"], set_={"last_success_at": statement.excluded.last_success_at}
+        )
+    )
+    db.session.commit()
+
+
+def _in_context(app: Flask, func: Any, job: str | None = None) -> Any:
+    """Each run of a job in its own app context and database session, removed after;
+    a run that returns is recorded as the job's last success."""
 
     def run() -> object:
         with app.app_context():
             try:
-                return func()
+                result = func()
+                if job is not None:
+                    record_success(job)
+                return result
             finally:
                 db.session.remove()
 
@@ -122,7 +144,7 @@ def run(
     seconds) runs only those jobs at those intervals; by default all four at theirs."""
     chosen = dict(every) if every is not None else EVERY
     jobs = [
-        Job(name, _in_context(app, PASSES[name]), seconds, describe_failure)
+        Job(name, _in_context(app, PASSES[name], name), seconds, describe_failure)
         for name, seconds in chosen.items()
     ]
     log.info(

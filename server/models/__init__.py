@@ -32,6 +32,7 @@ from server.models.reminders import (
     ReminderPreferences,
 )
 from server.models.user import CLIENT, THERAPIST, LoginSession, RefreshToken, User
+from server.models.worker import WorkerHeartbeat
 
 __all__ = [
     "ACTIVE",
@@ -68,4 +69,5 @@ __all__ = [
     "Reminder",
     "ReminderPreferences",
     "User",
+    "WorkerHeartbeat",
 ]

@@ -167,6 +167,9 @@ def fresh_couple_id(api: Api, world: World) -> str:
 CASES = [
     Case("/healthz", "GET", lambda a, w: "/healthz", everyone(200)),
     Case("/readyz", "GET", lambda a, w: "/readyz", everyone(200)),
+    # Not configured in these tests (TANDEM_METRICS_TOKEN unset): as if it did not exist.
+    # With a token, only its bearer gets in (tests/test_metrics.py).
+    Case("/metrics", "GET", lambda a, w: "/metrics", everyone(404)),
     Case("/static/<path:filename>", "GET", lambda a, w: "/static/missing.css", everyone(404)),
     # The partner app's shell is public: it holds no data (that comes through /app/api/).
     Case("/app/", "GET", lambda a, w: "/app/", everyone(200)),
