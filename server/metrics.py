@@ -23,6 +23,7 @@ exist), and only to `Authorization: Bearer <that token>` (else 401).
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -45,9 +46,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
 from server.db import utcnow
-from server.errors import problem
+from server.errors import DATABASE_UNAVAILABLE, problem
 from server.extensions import db
 from server.logs import route_template
+
+log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Methods outside this set are counted as "other" (a label must not take any value).
@@ -113,8 +116,16 @@ def _process_registry() -> CollectorRegistry:
 
 
 def _database_registry() -> CollectorRegistry:
+    """The database's gauges; when it does not answer, only `tandem_database_up 0` (the
+    request metrics are still served: a scrape never fails for the database)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(read_database_state(utcnow())))
+    try:
+        state: dict[str, Any] | None = read_database_state(utcnow())
+    except DATABASE_UNAVAILABLE:
+        db.session.rollback()
+        log.warning("metrics: the database does not answer")
+        state = None
+    registry.register(DatabaseCollector(state))
     return registry
 
 
@@ -162,11 +173,19 @@ OUTCOMES = {"reminders": ("sent", "failed", "dropped", "cancelled"), "emails": (
 class DatabaseCollector(Collector):
     """Gauges of one scrape's `read_database_state`."""
 
-    def __init__(self, state: dict[str, Any]) -> None:
+    def __init__(self, state: dict[str, Any] | None) -> None:
         self.state = state
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from server.models import EMAIL_STATUSES, REMINDER_STATUSES
+
+        yield GaugeMetricFamily(
+            "tandem_database_up",
+            "1 when this scrape could read the database, else 0 (then no database gauges).",
+            value=0 if self.state is None else 1,
+        )
+        if self.state is None:
+            return
 
         rows = GaugeMetricFamily(
             "tandem_outbox_rows", "Outbox rows by outbox and status.", labels=["outbox", "status"]

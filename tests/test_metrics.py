@@ -224,6 +224,7 @@ def test_outbox_alerts_and_worker_jobs_come_from_the_database(
 
     text = scrape(metrics_client)
 
+    assert value(text, "tandem_database_up") == 1
     assert value(text, "tandem_outbox_rows", outbox="reminders", status="pending") >= 3
     assert value(text, "tandem_outbox_rows", outbox="reminders", status="sending") == 0
     assert value(text, "tandem_dispatch_outcomes", outbox="reminders", outcome="sent") == 1
@@ -246,6 +247,20 @@ def test_outbox_alerts_and_worker_jobs_come_from_the_database(
     r = api.call("POST", f"/api/v1/alerts/{alerts[0]['id']}/ack", therapist)
     assert r.status_code == 200, r.get_json()
     assert value(scrape(metrics_client), "tandem_alerts_open", kind="safety") == 0
+
+
+def test_the_scrape_still_answers_when_the_database_does_not(tmp_path: Path) -> None:
+    """Request metrics stay visible and `tandem_database_up` says 0: never a 500."""
+    down = make_app(
+        tmp_path,
+        "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2",
+        TANDEM_METRICS_TOKEN=TOKEN,
+    ).test_client()
+    assert down.get("/healthz").status_code == 200
+    text = scrape(down)
+    assert value(text, "tandem_database_up") == 0
+    assert value(text, "tandem_http_requests_total", route="/healthz", method="GET", status="200")
+    assert "tandem_outbox_rows" not in text
 
 
 def test_the_scrape_reads_the_database_in_four_statements(
