@@ -91,6 +91,29 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+EMAIL_MAX_LENGTH = 254
+
+
+def normalize_email(email: str) -> str:
+    """Emails are unique and looked up case-insensitively."""
+    return email.strip().lower()
+
+
+def form_email_rate_limit_key() -> str:
+    """The bucket of a browser form that names an address (forgot-password pages of the
+    portal and of /account): that account's keyed hash, or the client address."""
+    email = request.form.get("email", "")
+    if email.strip():
+        return account_rate_limit_key(normalize_email(email)[:EMAIL_MAX_LENGTH])
+    return "ip:" + get_remote_address()
+
+
+def token_refused(response: Any) -> bool:
+    """`deduct_when` of pages that take a one-time token: only unknown (404), spent or
+    expired (410) tokens count against the limit."""
+    return response.status_code in (404, 410)
+
+
 def account_rate_limit_key(normalized_email: str) -> str:
     """The rate-limit key of an account: a keyed hash, never the email itself. The
     limiter writes its keys to Redis and to its log lines ("ratelimit ... exceeded"),

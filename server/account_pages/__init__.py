@@ -16,14 +16,13 @@ import logging
 import secrets
 
 from flask import Blueprint, Flask, Response, abort, make_response, render_template, request
-from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
-from server.auth import account_rate_limit_key
+from server.auth import form_email_rate_limit_key, token_refused
 from server.errors import RETRY_AFTER, APIError, outage
 from server.extensions import limiter
 from server.services import account_mail
-from server.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, normalize_email
+from server.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -118,20 +117,9 @@ def unexpected_error(error: Exception) -> Response:
     return _page("account/message.html", 500, title="Sorry", text="Something went wrong.")
 
 
-def _address_key() -> str:
-    email = request.form.get("email", "")
-    if email.strip():
-        return account_rate_limit_key(normalize_email(email)[:MAX_EMAIL])
-    return "ip:" + get_remote_address()
-
-
-def _token_refused(response: Response) -> bool:
-    return response.status_code in (404, 410)
-
-
 @blp.route("/forgot-password", methods=["GET", "POST"])
 @limiter.limit("30 per 15 minutes", methods=["POST"])
-@limiter.limit("5 per hour", methods=["POST"], key_func=_address_key)
+@limiter.limit("5 per hour", methods=["POST"], key_func=form_email_rate_limit_key)
 def forgot_password() -> Response:
     """Ask for an email with a link to choose a new password."""
     if request.method == "GET":
@@ -143,7 +131,7 @@ def forgot_password() -> Response:
 
 
 @blp.route("/reset-password", methods=["GET", "POST"])
-@limiter.limit("10 per 15 minutes", methods=["POST"], deduct_when=_token_refused)
+@limiter.limit("10 per 15 minutes", methods=["POST"], deduct_when=token_refused)
 def reset_password() -> Response:
     """Choose a new password with the email's link or a recovery code."""
     token = request.values.get("token", "").strip()[:MAX_TOKEN]

@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 
 from flask import Response, flash, g, make_response, redirect, render_template, request, url_for
-from flask_limiter.util import get_remote_address
 
-from server.auth import account_rate_limit_key
+from server.auth import form_email_rate_limit_key, token_refused
 from server.errors import APIError
 from server.extensions import limiter
 from server.portal.views import blp
 from server.services import account_mail
-from server.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, normalize_email
+from server.services.accounts import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +34,12 @@ def _page(template: str, status: int = 200, **context: object) -> Response:
     return response
 
 
-def _form_address_key() -> str:
-    email = request.form.get("email", "")
-    if email.strip():
-        return account_rate_limit_key(normalize_email(email)[:MAX_EMAIL])
-    return "ip:" + get_remote_address()
-
-
-def _token_refused(response: Response) -> bool:
-    return response.status_code in (404, 410)
-
-
 def _token() -> str:
     return request.values.get("token", "").strip()[:MAX_TOKEN]
 
 
 @blp.route("/verify-email", methods=["GET", "POST"])
-@limiter.limit("30 per 15 minutes", methods=["POST"], deduct_when=_token_refused)
+@limiter.limit("30 per 15 minutes", methods=["POST"], deduct_when=token_refused)
 def verify_email() -> Response:
     """Confirm the address with the sign-up email's link (a button, so that a mail
     scanner opening the link confirms nothing)."""
@@ -68,7 +56,7 @@ def verify_email() -> Response:
 
 @blp.route("/forgot-password", methods=["GET", "POST"])
 @limiter.limit("30 per 15 minutes", methods=["POST"])
-@limiter.limit("5 per hour", methods=["POST"], key_func=_form_address_key)
+@limiter.limit("5 per hour", methods=["POST"], key_func=form_email_rate_limit_key)
 def forgot_password() -> Response:
     """Ask for a link to choose a new password (the same answer for every address)."""
     if request.method == "GET":
@@ -83,7 +71,7 @@ def forgot_password() -> Response:
 
 
 @blp.route("/reset-password", methods=["GET", "POST"])
-@limiter.limit("10 per 15 minutes", methods=["POST"], deduct_when=_token_refused)
+@limiter.limit("10 per 15 minutes", methods=["POST"], deduct_when=token_refused)
 def reset_password() -> Response:
     """Choose a new password with the reset email's link; every login then ends."""
     token = _token()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, date, datetime
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -183,4 +184,23 @@ def DeviceToken() -> fields.String:
             validate.Regexp(r"[\x21-\x7e]+\Z", error="Must be printable ASCII without spaces."),
         ],
         metadata={"description": "Push token (FCM registration token)"},
+    )
+
+
+def _client_uuid(value: str) -> None:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValidationError("Must be a UUID.") from None
+    if str(parsed) != value.lower():
+        raise ValidationError("Must be a UUID in its usual form.")
+
+
+def ClientId() -> fields.String:
+    """The client-generated UUID of a record sent offline-safely (check-ins, questionnaire
+    responses): the same id on every retry is what makes a retry one record."""
+    return fields.String(
+        required=True,
+        validate=_client_uuid,
+        metadata={"description": "Client-generated UUID", "format": "uuid"},
     )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, fields, validate
 
 from server.models import FLAGS, VISIBILITIES
-from server.schemas.common import Instant, LocalDate, RequestSchema, StrictBoolean
+from server.schemas.common import ClientId, Instant, LocalDate, RequestSchema, StrictBoolean
 
 REASON = fields.String(
     validate=validate.Length(max=2000), metadata={"description": "Why (therapists only)"}
@@ -169,9 +168,7 @@ class FlagsSchema(RequestSchema):
 
 
 class CheckInCreateSchema(RequestSchema):
-    id = fields.String(
-        required=True, metadata={"description": "Client-generated UUID", "format": "uuid"}
-    )
+    id = ClientId()
     assignment_id = fields.String(required=True, validate=validate.Length(max=64))
     exercise = fields.String(required=True, validate=validate.Length(max=64))
     occurred_at = Instant(required=True)
@@ -179,15 +176,6 @@ class CheckInCreateSchema(RequestSchema):
     reflection = fields.String(validate=validate.Length(max=10_000), allow_none=True)
     visibility = fields.String(validate=validate.OneOf(VISIBILITIES), load_default="therapist")
     flags = fields.Nested(FlagsSchema, load_default=dict)
-
-    @validates("id")
-    def _uuid(self, value: str, **kwargs: object) -> None:
-        try:
-            parsed = uuid.UUID(value)
-        except ValueError:
-            raise ValidationError("Must be a UUID.") from None
-        if str(parsed) != value.lower():
-            raise ValidationError("Must be a UUID in its usual form.")
 
 
 class CheckInSchema(Schema):

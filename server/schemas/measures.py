@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, fields, validate
 
 from exercises.measures import DIRECTIONS, EVERY_WEEKS
-from server.schemas.common import Instant, RequestSchema
+from server.schemas.common import ClientId, Instant, RequestSchema
 
 
 class MeasureOptionSchema(Schema):
@@ -111,9 +109,7 @@ class DueMeasureSchema(Schema):
 
 
 class MeasureResponseCreateSchema(RequestSchema):
-    id = fields.String(
-        required=True, metadata={"description": "Client-generated UUID", "format": "uuid"}
-    )
+    id = ClientId()
     measure = fields.String(required=True, validate=validate.Length(min=1, max=32))
     answers = fields.Dict(
         required=True,
@@ -125,15 +121,6 @@ class MeasureResponseCreateSchema(RequestSchema):
         allow_none=True,
         metadata={"description": "Ignored: the server scores the answers from the catalog"},
     )
-
-    @validates("id")
-    def _uuid(self, value: str, **kwargs: object) -> None:
-        try:
-            parsed = uuid.UUID(value)
-        except ValueError:
-            raise ValidationError("Must be a UUID.") from None
-        if str(parsed) != value.lower():
-            raise ValidationError("Must be a UUID in its usual form.")
 
 
 class MeasureResponseSchema(Schema):

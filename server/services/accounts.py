@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from server.auth import (
     TokenPair,
+    normalize_email,
     open_sessions,
     passwords,
     revoke_all_sessions,
@@ -25,10 +26,6 @@ log = logging.getLogger(__name__)
 
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 1024
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def find_user_by_email(*, email: str) -> User | None:
