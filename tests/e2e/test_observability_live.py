@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,21 @@ def test_two_workers_one_scrape_and_json_logs(tmp_path: Path) -> None:
 
         status, _, _ = server.request("GET", "/metrics")
         assert status == 401
-        # Several at once: a sync worker busy with one leaves the next to the other.
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            statuses = list(
-                pool.map(lambda _: server.request("GET", "/healthz")[0], range(REQUESTS))
-            )
-        assert statuses == [200] * REQUESTS
+        # Make sure both workers serve: a request held half-sent keeps the (sync) worker
+        # that accepted it busy, so the others all go to the second worker; then it ends.
+        held = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        try:
+            held.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+            time.sleep(0.5)  # another process must accept it: nothing to pass a `now` to
+            statuses = [server.request("GET", "/healthz")[0] for _ in range(REQUESTS - 1)]
+            held.sendall(b"Connection: close\r\n\r\n")
+            reply = b""
+            while chunk := held.recv(65536):
+                reply += chunk
+        finally:
+            held.close()
+        assert statuses == [200] * (REQUESTS - 1)
+        assert reply.startswith(b"HTTP/1.1 200")
 
         status, tokens = server.json(
             "POST",
