@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from flask import Flask
 
 from server.seeding import DEMO_THERAPIST
 from server.worker import plan_pass
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import Actor, Api, assign, check_in
 from tests.live import LiveServer, live_server
 
@@ -256,18 +256,6 @@ def test_the_served_api_sends_the_same_headers(served: LiveServer) -> None:
     assert status == 200
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert headers["X-Frame-Options"] == "DENY"
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")

@@ -22,18 +22,9 @@ from typing import Any
 import pytest
 
 from server.seeding import DEMO_PARTNERS, DEMO_THERAPIST
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.live import LiveServer, live_server, serve_env
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PASSWORD = "a long enough password"

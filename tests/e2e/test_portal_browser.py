@@ -20,18 +20,7 @@ from werkzeug.serving import make_server
 from server import create_app
 from server.extensions import db
 from server.seeding import DEMO_COUPLE_LABEL, DEMO_THERAPIST, seed_all
-
-CHROMIUM = Path("/usr/bin/chromium")
-# Without the networking flags Chromium keeps trying to reach the internet.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 EXPECTED_STATUS = re.compile(r"^Failed to load resource: .* status of 40[13]")
 
