@@ -18,10 +18,12 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import MetaData, delete, text
 
+from notifications.mail import Email, MemoryMailer
 from server import create_app
 from server.extensions import db, limiter
 from server.models import CATALOG_SCOPE
 from server.services.catalog import loaded_catalog, seed_catalog
+from server.services.mail import background_sender
 from tests.factories import Api
 
 TEST_DB_ENV = "TANDEM_TEST_DATABASE_URL"
@@ -162,3 +164,26 @@ def api(client: FlaskClient) -> Api:
 def app_ctx(app: Flask, clean_db: None) -> Iterator[Flask]:
     with app.app_context():
         yield app
+
+
+@pytest.fixture
+def outbox(app: Flask, clean_db: None) -> Iterator[MemoryMailer]:
+    """The app's mailer replaced by one that keeps the emails (the real outbox, the real
+    background sender; only the last step, SMTP or the log, is swapped)."""
+    mailer = MemoryMailer()
+    previous = app.extensions.get("tandem.mailer")
+    app.extensions["tandem.mailer"] = mailer
+    yield mailer
+    background_sender(app).wait_idle()
+    if previous is None:
+        app.extensions.pop("tandem.mailer", None)
+    else:
+        app.extensions["tandem.mailer"] = previous
+
+
+def sent_emails(app: Flask, mailer: MemoryMailer, count: int) -> list[Email]:
+    """The emails once the background sender has handled everything handed to it."""
+    assert background_sender(app).wait_idle()
+    emails = mailer.wait_for(count, timeout=0)
+    assert len(emails) == count, [e.subject for e in emails]
+    return emails

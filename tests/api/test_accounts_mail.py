@@ -5,7 +5,6 @@ mailer is a `MemoryMailer` so the tests can read the links."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,31 +19,10 @@ from server.extensions import db, limiter
 from server.models import AccountToken, AuditEvent, OutboundEmail, User
 from server.services.mail import background_sender, send_outbox
 from server.worker import mail_pass
+from tests.conftest import sent_emails
 from tests.factories import PASSWORD, Api, unique_email
 
 NEW_PASSWORD = "an entirely new password"
-
-
-@pytest.fixture
-def outbox(app: Flask, clean_db: None) -> Iterator[MemoryMailer]:
-    """The app's mailer replaced by one that keeps the emails."""
-    mailer = MemoryMailer()
-    previous = app.extensions.get("tandem.mailer")
-    app.extensions["tandem.mailer"] = mailer
-    yield mailer
-    background_sender(app).wait_idle()
-    if previous is None:
-        app.extensions.pop("tandem.mailer", None)
-    else:
-        app.extensions["tandem.mailer"] = previous
-
-
-def sent(app: Flask, mailer: MemoryMailer, count: int) -> list[Email]:
-    """The emails once the background sender has handled everything handed to it."""
-    assert background_sender(app).wait_idle()
-    emails = mailer.wait_for(count, timeout=0)
-    assert len(emails) == count, [e.subject for e in emails]
-    return emails
 
 
 def link_of(email: Email) -> tuple[str, str]:
@@ -143,7 +121,7 @@ def test_a_new_account_signs_in_only_after_verifying_its_address(
 ) -> None:
     address = unique_email("new")
     assert sign_up(api, address, name="Dr. Lee").status_code == 202
-    (email,) = sent(app, outbox, 1)
+    (email,) = sent_emails(app, outbox, 1)
     assert email.to == address
     assert email.subject == "Confirm your email address"
     assert "Dr. Lee" in email.text
@@ -173,7 +151,7 @@ def test_an_existing_address_gets_a_note_and_an_unverified_one_a_new_link(
     sign_up(api, partner.user["email"], password="a stranger's password")
     sign_up(api, "later@example.test")
     sign_up(api, "later@example.test", password="another password!")
-    note_t, note_p, first, second = sent(app, outbox, 4)
+    note_t, note_p, first, second = sent_emails(app, outbox, 4)
     for note in (note_t, note_p):
         assert note.subject == "About your Tandem account"
         assert "already have one" in note.text
@@ -192,7 +170,7 @@ def test_an_expired_verification_link_is_410_token_expired(
     api: Api, app: Flask, outbox: MemoryMailer
 ) -> None:
     sign_up(api, "slow@example.test")
-    (email,) = sent(app, outbox, 1)
+    (email,) = sent_emails(app, outbox, 1)
     with app.app_context():
         row = db.session.scalars(select(AccountToken)).one()
         assert row.expires_at - row.created_at == timedelta(hours=24)
@@ -241,7 +219,7 @@ def test_password_reset_by_email_works_once_and_ends_every_login(
     unknown = api.call("POST", "/api/v1/auth/password-reset", json={"email": "no@example.test"})
     assert r.status_code == unknown.status_code == 202
     assert r.get_data() == unknown.get_data()
-    (email,) = sent(app, outbox, 1)  # nothing for the unknown address
+    (email,) = sent_emails(app, outbox, 1)  # nothing for the unknown address
     assert email.to == therapist.user["email"]
     assert email.subject == "Reset your password"
     page, token = link_of(email)
@@ -271,7 +249,7 @@ def test_a_partner_reset_link_opens_the_account_page(
 ) -> None:
     _, partner, _ = api.couple_with_partners(api.therapist())
     api.call("POST", "/api/v1/auth/password-reset", json={"email": partner.user["email"]})
-    (email,) = sent(app, outbox, 1)
+    (email,) = sent_emails(app, outbox, 1)
     assert link_of(email)[0] == "/account/reset-password"
     assert "therapy" not in email.subject.lower() and "therap" not in email.text.lower()
 
@@ -281,7 +259,7 @@ def test_an_expired_reset_token_is_410_and_a_reset_verifies_the_address(
 ) -> None:
     sign_up(api, "forgetful@example.test")
     api.call("POST", "/api/v1/auth/password-reset", json={"email": "forgetful@example.test"})
-    _, reset = sent(app, outbox, 2)
+    _, reset = sent_emails(app, outbox, 2)
     token = link_of(reset)[1]
     confirm = {"token": token, "new_password": NEW_PASSWORD}
     with app.app_context():
@@ -421,7 +399,7 @@ def test_the_outbox_holds_no_readable_address_or_token_and_blanks_what_was_sent(
     api: Api, app: Flask, outbox: MemoryMailer
 ) -> None:
     sign_up(api, "private.person@example.test")
-    sent(app, outbox, 1)
+    sent_emails(app, outbox, 1)
     with app.app_context():
         row = db.session.scalars(select(OutboundEmail)).one()
         assert row.status == "sent" and row.sent_at is not None and row.attempts == 1
@@ -493,7 +471,7 @@ def test_a_copy_of_the_database_holds_no_live_token_or_code(
         "POST", f"/api/v1/couples/{couple['id']}/partners/{partner.id}/recovery", therapist
     ).get_json()["code"]
     api.call("POST", "/api/v1/auth/password-reset", json={"email": therapist.user["email"]})
-    (email,) = sent(app, outbox, 1)
+    (email,) = sent_emails(app, outbox, 1)
     outbox.fail_with = MailError("connection_refused")
     sign_up(api, "still.waiting@example.test")
     assert background_sender(app).wait_idle()

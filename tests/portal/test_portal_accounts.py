@@ -5,7 +5,6 @@ the partners' minimal pages at /account (issue 10, parts 1-3)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,33 +13,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from notifications.mail import Email, MemoryMailer
-from server.services.mail import background_sender
+from tests.conftest import sent_emails
 from tests.factories import PASSWORD, Api, build_world, unique_email
 from tests.portal.helpers import html, portal_login, post, sign_in
 from tests.portal.matrix import ACCOUNT_MATRIX
 
 NEW_PASSWORD = "a fresh passphrase"
 _ACCOUNT_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def outbox(app: Flask, clean_db: None) -> Iterator[MemoryMailer]:
-    mailer = MemoryMailer()
-    previous = app.extensions.get("tandem.mailer")
-    app.extensions["tandem.mailer"] = mailer
-    yield mailer
-    background_sender(app).wait_idle()
-    if previous is None:
-        app.extensions.pop("tandem.mailer", None)
-    else:
-        app.extensions["tandem.mailer"] = previous
-
-
-def emails(app: Flask, mailer: MemoryMailer, count: int) -> list[Email]:
-    assert background_sender(app).wait_idle()
-    found = mailer.wait_for(count, timeout=0)
-    assert len(found) == count
-    return found
 
 
 def link(email: Email) -> str:
@@ -67,7 +46,7 @@ def test_a_new_therapist_confirms_by_the_link_then_signs_in(
         json={"email": address, "password": PASSWORD, "name": "Dr. Page"},
     )
     assert r.status_code == 202
-    (email,) = emails(app, outbox, 1)
+    (email,) = sent_emails(app, outbox, 1)
     # Not yet confirmed: the portal answers as for a wrong password.
     refused = portal_login(client, address)
     assert refused.status_code == 401
@@ -106,7 +85,7 @@ def test_forgot_password_then_a_new_one_from_the_emailed_link(
     assert html(asked).replace(therapist.user["email"], "") == html(unknown).replace(
         "nobody@example.test", ""
     )
-    (email,) = emails(app, outbox, 1)
+    (email,) = sent_emails(app, outbox, 1)
     assert link(email).startswith("/portal/reset-password?token=")
 
     form = client.get(link(email))
@@ -201,7 +180,7 @@ def test_a_partner_resets_by_email_on_the_account_pages(
     sent = account_post(client, "/account/forgot-password", email=partner.user["email"])
     assert sent.status_code == 200
     assert "If an account uses this address" in html(sent)
-    (email,) = emails(app, outbox, 1)
+    (email,) = sent_emails(app, outbox, 1)
     assert link(email).startswith("/account/reset-password?token=")
 
     page = client.get(link(email))
