@@ -99,13 +99,19 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def form_email_rate_limit_key() -> str:
-    """The bucket of a browser form that names an address (forgot-password pages of the
-    portal and of /account): that account's keyed hash, or the client address."""
-    email = request.form.get("email", "")
-    if email.strip():
+def address_rate_limit_key(email: object) -> str:
+    """The bucket of a request that names the address an email would go to: that
+    address's keyed hash (never the address), else the caller's network address. No one
+    is sent a flood of emails, whoever asks."""
+    if isinstance(email, str) and email.strip():
         return account_rate_limit_key(normalize_email(email)[:EMAIL_MAX_LENGTH])
     return "ip:" + get_remote_address()
+
+
+def form_email_rate_limit_key() -> str:
+    """`address_rate_limit_key` of a browser form (the portal's and /account's
+    forgot-password pages)."""
+    return address_rate_limit_key(request.form.get("email"))
 
 
 def token_refused(response: Any) -> bool:

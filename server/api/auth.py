@@ -6,10 +6,12 @@ from flask import current_app, g, request
 
 from server.api import Blueprint
 from server.auth import (
+    address_rate_limit_key,
     login_required,
     revoke_session,
     rotate_refresh_token,
     sign_in_rate_limit_key,
+    token_refused,
 )
 from server.errors import Forbidden
 from server.extensions import limiter
@@ -46,22 +48,9 @@ def _failed(response) -> bool:  # type: ignore[no-untyped-def]
 
 
 def _address_key() -> str:
-    """Rate-limit key of the address an email would go to (a keyed hash, never the
-    address), else the caller's network address: no one is sent a flood of emails."""
-    from flask_limiter.util import get_remote_address
-
-    from server.auth import account_rate_limit_key
-
+    """`address_rate_limit_key` of a JSON body's `email`."""
     body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    if isinstance(email, str) and email.strip():
-        return account_rate_limit_key(accounts.normalize_email(email)[:254])
-    return "ip:" + get_remote_address()
-
-
-def _token_refused(response) -> bool:  # type: ignore[no-untyped-def]
-    """A token or code that did not work (guessing costs; a typo in a password does not)."""
-    return response.status_code in (404, 410)
+    return address_rate_limit_key(body.get("email") if isinstance(body, dict) else None)
 
 
 @blp.route("/therapists", methods=["POST"])
@@ -83,7 +72,7 @@ def sign_up_therapist(body: dict[str, str]) -> object:
 
 
 @blp.route("/verify-email", methods=["POST"])
-@limiter.limit("30 per 15 minutes", deduct_when=_token_refused)
+@limiter.limit("30 per 15 minutes", deduct_when=token_refused)
 @blp.arguments(VerifyEmailSchema)
 @blp.response(204)
 @blp.alt_response(404, description="Not a token we issued (`token_invalid`)")
@@ -108,7 +97,7 @@ def request_password_reset(body: dict[str, str]) -> object:
 
 
 @blp.route("/password-reset/confirm", methods=["POST"])
-@limiter.limit("10 per 15 minutes", deduct_when=_token_refused)
+@limiter.limit("10 per 15 minutes", deduct_when=token_refused)
 @blp.arguments(PasswordResetConfirmSchema)
 @blp.response(204)
 @blp.alt_response(404, description="Not a token or code we issued (`token_invalid`)")

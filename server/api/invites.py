@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from server.api import Blueprint
+from server.auth import token_refused
 from server.extensions import limiter
 from server.schemas.users import InviteAcceptedSchema, InviteAcceptSchema
 from server.services import couples
@@ -13,7 +14,7 @@ blp = Blueprint("invites", __name__, description="Joining a couple")
 
 @blp.route("/<code>/accept", methods=["POST"])
 @limiter.limit("60 per minute")
-@limiter.limit("30 per 15 minutes", deduct_when=lambda r: r.status_code in (404, 410))
+@limiter.limit("30 per 15 minutes", deduct_when=token_refused)
 @blp.arguments(InviteAcceptSchema)
 @blp.response(201, InviteAcceptedSchema)
 @blp.alt_response(404, description="No such invite code")
