@@ -58,7 +58,7 @@ from notifications.senders import SDK_RETRY, FCMSender, fcm_endpoint_override  #
 from server import create_app  # noqa: E402
 from server.db import utcnow  # noqa: E402
 from server.extensions import db  # noqa: E402
-from server.services.reminders import SqlOutbox  # noqa: E402
+from server.services.outbox import SqlOutbox  # noqa: E402
 
 
 class Phases:

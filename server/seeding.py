@@ -69,7 +69,7 @@ def seed_demo() -> Iterator[str]:
         from server.services.assignments import current_assignment
 
         if current_assignment(couple_id=couple.id) is None:
-            from server.services.reminders import register_device
+            from server.services.devices import register_device
 
             # A demo phone for everyone, so `tandem worker` with the log notifier shows
             # the pushes each would get.

@@ -22,7 +22,7 @@ from notifications.worker import Job, run_worker
 from server.db import utcnow
 from server.errors import DATABASE_UNAVAILABLE
 from server.extensions import db
-from server.services import reminders
+from server.services import outbox, reminders
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def plan_pass(now: datetime | None = None) -> dict[str, Any]:
 def dispatch_pass(now: datetime | None = None) -> DispatchReport:
     """Send what is due at `now`."""
     return dispatch_until_empty(
-        reminders.SqlOutbox(), sender(), now=now or utcnow(), worker_id=worker_id()
+        outbox.SqlOutbox(), sender(), now=now or utcnow(), worker_id=worker_id()
     )
 
 

@@ -20,7 +20,7 @@ from server.schemas.reminders import (
     ReminderSettingsSchema,
     ReminderSettingsUpdateSchema,
 )
-from server.services import reminders
+from server.services import devices, reminders
 
 PREFIX = "/me"
 blp = Blueprint("reminders", __name__, description="Reminders and push devices")
@@ -95,7 +95,7 @@ class MyReminders(MethodView):
 )
 def register_device(body: dict[str, str]) -> object:
     """Register this phone's push token (therapists too: for alerts)."""
-    device, created = reminders.register_device(
+    device, created = devices.register_device(
         user=current_user(),
         session_id=g.session_id,
         token=body["token"],
@@ -110,4 +110,4 @@ def register_device(body: dict[str, str]) -> object:
 @blp.alt_response(404, description="No such device of the caller's")
 def delete_device(device_id: str) -> None:
     """Forget a push token: it gets no more pushes, at once."""
-    reminders.delete_device(user=current_user(), device_id=device_id)
+    devices.delete_device(user=current_user(), device_id=device_id)

@@ -1,55 +1,43 @@
-"""Reminders: settings, devices, planning into the outbox, and the outbox store that the
-dispatcher claims from. Planning is batched: a fixed number of queries per chunk of
+"""Reminders: settings, planning into the outbox, inactivity nudges and the therapist's
+alert pushes (devices are in `devices`, the dispatcher's side of the outbox in
+`outbox`). Planning is batched: a fixed number of queries per chunk of
 partners, whatever their number."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from exercises.program import CheckinRecord, homework, local_date, week_of
-from notifications.delivery import (
-    RETRY,
-    SENT,
-    Delivery,
-    Outcome,
-    Target,
-)
 from notifications.planning import (
     HomeworkState,
     InvalidSettings,
     ReminderSettings,
     default_settings,
-    is_quiet,
     measure_reminder_at,
     plan_reminders,
     settings_from_api,
     settings_to_api,
 )
-from notifications.texts import reminder_text
-from server.auth import hold_open_login
 from server.crypto import cipher
-from server.db import is_id, new_id, utcnow
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.db import new_id, utcnow
+from server.errors import ValidationFailed
 from server.extensions import db
 from server.models import (
     ACTIVE,
     CLIENT,
     COMPLETED,
     PENDING,
-    SENDING,
     Assignment,
     CheckIn,
-    Device,
-    LoginSession,
     Reminder,
     ReminderPreferences,
     User,
@@ -59,7 +47,6 @@ from server.services.assignments import frozen_program, is_running
 log = logging.getLogger(__name__)
 
 PLAN_HORIZON = timedelta(hours=24)
-LEASE = timedelta(minutes=5)
 CHUNK = 1000
 NUDGE_AFTER = timedelta(days=4)
 INACTIVITY_ALERT_AFTER = timedelta(days=7)
@@ -118,65 +105,6 @@ def update_settings(*, user: User, data: dict[str, Any]) -> dict[str, Any]:
     db.session.flush()
     replan_users([user.id])
     return dict(settings_to_api(settings))
-
-
-# --- devices -----------------------------------------------------------------------
-
-
-def register_device(
-    *, user: User, session_id: str | None, token: str, platform: str
-) -> tuple[Device, bool]:
-    """Remember a push token for this login; the same token again just refreshes it.
-
-    A token registered by another account moves to this one only once the login that
-    registered it has ended (a phone changing hands: signing out there forgets the
-    token, and so does a login that expired). While that login is open the token stays
-    where it is (409 `device_taken`): knowing someone's push token must not be a way to
-    take their pushes, e.g. a therapist's alerts.
-    """
-    if session_id is not None:
-        # Ending this login at the same moment cannot leave the device behind.
-        hold_open_login(session_id)
-    device = db.session.scalars(select(Device).where(Device.token == token)).one_or_none()
-    if device is not None:
-        if device.user_id != user.id and _login_still_open(device):
-            raise Conflict(
-                "This device receives another account's notifications. Sign that account "
-                "out on this device first.",
-                code="device_taken",
-            )
-        created = device.user_id != user.id
-        device.user_id, device.session_id = user.id, session_id
-        device.platform, device.last_seen_at = platform, utcnow()
-        db.session.flush()
-        return device, created
-    device = Device(user_id=user.id, session_id=session_id, token=token, platform=platform)
-    db.session.add(device)
-    db.session.flush()
-    return device, True
-
-
-def _login_still_open(device: Device) -> bool:
-    """Whether the login that registered `device` still works (one not recorded, as the
-    demo's, counts as open: nothing shows it ended)."""
-    if device.session_id is None:
-        return True
-    login = db.session.get(LoginSession, device.session_id)
-    return login is not None and login.revoked_at is None and login.expires_at > utcnow()
-
-
-def delete_device(*, user: User, device_id: str) -> None:
-    if not is_id(device_id):
-        raise NotFound("No such device.")
-    deleted = db.session.execute(
-        delete(Device).where(Device.id == device_id, Device.user_id == user.id)
-    )
-    if deleted.rowcount != 1:
-        raise NotFound("No such device.")
-
-
-def list_devices(*, user: User) -> list[Device]:
-    return list(db.session.scalars(select(Device).where(Device.user_id == user.id)))
 
 
 # --- planning ----------------------------------------------------------------------
@@ -462,132 +390,6 @@ def list_reminders(*, user: User, start: date, end: date) -> list[Reminder]:
             .order_by(Reminder.send_at, Reminder.key)
         )
     )
-
-
-# --- the outbox store (claimed by `notifications.dispatch`) --------------------------
-
-
-class SqlOutbox:
-    """The `reminders` table as the dispatcher's outbox.
-
-    Claiming is one atomic statement: on PostgreSQL `UPDATE … WHERE id IN (SELECT …
-    FOR UPDATE SKIP LOCKED) RETURNING`, so concurrent workers take disjoint rows; on
-    SQLite the same UPDATE … RETURNING runs under SQLite's single writer lock (SQLAlchemy
-    drops SKIP LOCKED there). A claim is a lease: rows of a worker that died are
-    claimed again once it expires.
-    """
-
-    def claim(self, *, now: datetime, limit: int, worker_id: str) -> list[Delivery]:
-        due = (
-            select(Reminder.id)
-            .where(
-                or_(
-                    and_(Reminder.status == PENDING, Reminder.next_attempt_at <= now),
-                    and_(Reminder.status == SENDING, Reminder.lease_until < now),
-                )
-            )
-            .order_by(Reminder.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        claimed = db.session.execute(
-            update(Reminder)
-            .where(Reminder.id.in_(due.scalar_subquery()))
-            .values(
-                status=SENDING,
-                lease_until=now + LEASE,
-                claimed_by=worker_id,
-                attempts=Reminder.attempts + 1,
-                updated_at=now,
-            )
-            .returning(
-                Reminder.id,
-                Reminder.user_id,
-                Reminder.kind,
-                Reminder.send_at,
-                Reminder.attempts,
-                Reminder.payload,
-            )
-            .execution_options(synchronize_session=False)
-        ).all()
-        db.session.commit()
-        return self._deliveries(claimed, now)
-
-    def _deliveries(self, claimed: Iterable[Any], now: datetime) -> list[Delivery]:
-        claimed = list(claimed)
-        user_ids = {row.user_id for row in claimed}
-        users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(user_ids)))}
-        prefs = {
-            p.user_id: p
-            for p in db.session.scalars(
-                select(ReminderPreferences).where(ReminderPreferences.user_id.in_(user_ids))
-            )
-        }
-        targets: dict[str, list[Target]] = defaultdict(list)
-        for device in db.session.scalars(select(Device).where(Device.user_id.in_(user_ids))):
-            targets[device.user_id].append(Target(device.id, device.token, device.platform))
-        deliveries = []
-        for row in claimed:
-            user = users.get(row.user_id)
-            timezone = user.timezone if user else "UTC"
-            settings = settings_from_row(prefs.get(row.user_id), timezone)
-            if row.kind == "reminder":
-                title, body = reminder_text(settings)
-                screen = "homework"
-            else:
-                payload = row.payload or {}
-                title, body = payload.get("title", ""), payload.get("body", "")
-                screen = payload.get("screen", "home")
-            deliveries.append(
-                Delivery(
-                    reminder_id=row.id,
-                    user_id=row.user_id,
-                    kind=row.kind,
-                    send_at=row.send_at,
-                    attempts=row.attempts,
-                    title=title,
-                    body=body,
-                    data={"screen": screen, "reminder_id": row.id},
-                    targets=tuple(targets.get(row.user_id, ())),
-                    in_quiet_hours=row.kind != "alert" and is_quiet(settings, now),
-                )
-            )
-        return deliveries
-
-    def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
-        """Write outcomes back: one UPDATE per kind of outcome (not per row), only on
-        rows this claim still holds."""
-        groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
-        bad_devices: list[str] = []
-        for outcome in outcomes:
-            if outcome.status == SENT:
-                key: tuple[Any, ...] = ("sent", outcome.error, None)
-            elif outcome.status == RETRY:
-                key = (PENDING, outcome.error, outcome.retry_at or now)
-            else:
-                key = (outcome.status, outcome.error, None)
-            groups[key].append(outcome.reminder_id)
-            bad_devices.extend(outcome.invalid_device_ids)
-        for (status, error, retry_at), ids in groups.items():
-            values: dict[str, Any] = {
-                "status": status,
-                "error": error,
-                "updated_at": now,
-                "lease_until": None,
-            }
-            if status == "sent":
-                values["sent_at"] = now
-            if retry_at is not None:
-                values["next_attempt_at"] = retry_at
-            db.session.execute(
-                update(Reminder)
-                .where(Reminder.id.in_(ids), Reminder.status == SENDING)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-        if bad_devices:
-            db.session.execute(delete(Device).where(Device.id.in_(bad_devices)))
-        db.session.commit()
 
 
 # --- inactivity --------------------------------------------------------------------
