@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response
+from sqlalchemy.engine import make_url
 
 from exercises.catalog import Catalog, load_catalog
 from exercises.schema import CatalogError
-from server.config import ConfigError, load_settings
+from server.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         # No pre-ping round trip per request; connections are recycled before servers
         # (or proxies) drop idle ones.
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1800},
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         RATELIMIT_ENABLED=settings.ratelimit_enabled,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage,
@@ -105,6 +106,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+def _engine_options(settings: Settings) -> dict[str, Any]:
+    """SQLAlchemy engine options. TANDEM_DATABASE_PREPARED_STATEMENTS=0 stops psycopg 3
+    from preparing statements on the server (needed behind PgBouncer in transaction
+    mode: the next transaction may run on another server connection)."""
+    options: dict[str, Any] = {"pool_recycle": 1800}
+    if (
+        not settings.database_prepared_statements
+        and make_url(settings.database_url).get_driver_name() == "psycopg"
+    ):
+        options["connect_args"] = {"prepare_threshold": None}
+    return options
 
 
 def _load_catalog(path: Path) -> Catalog:

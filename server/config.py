@@ -69,6 +69,10 @@ class Settings:
     # GET /metrics (server/metrics.py): None means the route answers 404.
     metrics_token: str | None = field(default=None, repr=False)
     log_format: str = "text"
+    # psycopg 3 prepares a statement on the server after its 5th run on a connection;
+    # behind PgBouncer in transaction mode (before 1.21) the next transaction may get
+    # another server connection that has never seen it. 0 turns that off (docs/scaling.md).
+    database_prepared_statements: bool = True
 
     @property
     def uses_redis(self) -> bool:
@@ -249,6 +253,9 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         "TANDEM_ALLOW_THERAPIST_SIGNUP", get("TANDEM_ALLOW_THERAPIST_SIGNUP"), True
     )
     ratelimit_enabled = _flag("TANDEM_RATELIMIT_ENABLED", get("TANDEM_RATELIMIT_ENABLED"), True)
+    prepared_statements = _flag(
+        "TANDEM_DATABASE_PREPARED_STATEMENTS", get("TANDEM_DATABASE_PREPARED_STATEMENTS"), True
+    )
 
     # Secrets last: nothing is generated on disk for a configuration that is refused.
     secret_key = get("TANDEM_SECRET_KEY")
@@ -286,4 +293,5 @@ def load_settings(instance_path: Path, environ: Mapping[str, str] | None = None)
         public_url=str(mail["public_url"]),
         metrics_token=metrics_token,
         log_format=log_format,
+        database_prepared_statements=prepared_statements,
     )
