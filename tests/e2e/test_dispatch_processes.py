@@ -97,6 +97,7 @@ def _worker(fake: FakeFCM, database_url: str, instance: Path, offset: float = 0)
         TANDEM_DATABASE_URL=database_url,
         TANDEM_INSTANCE_PATH=str(instance),
         PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+        **fake.client_env(),  # trust the fake's TLS certificate
     )
     return subprocess.Popen(
         [sys.executable, str(WORKER), fake.url, str(offset)],

@@ -36,7 +36,7 @@ from tests.e2e.test_dispatch_processes import WORKER as SWEEPER
 from tests.e2e.test_dispatch_processes import _fill_outbox
 from tests.e2e.test_serve_live import Browser
 from tests.live import LiveServer, free_port, live_server, serve_env
-from tests.notifications.fake_fcm import FakeFCM
+from tests.notifications.fake_fcm import FakeFCM, client_env
 
 FAULT_WORKER = Path(__file__).with_name("fault_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,6 +158,7 @@ def test_web_workers_answer_503_while_the_database_is_away_then_serve_again(
 def _worker_env(database: Database, instance: Path) -> dict[str, str]:
     env = serve_env(instance, TANDEM_DATABASE_URL=database.url)
     env["PYTHONPATH"] = str(ROOT)
+    env.update(client_env())  # the workers trust the fake FCM's TLS certificate
     return env
 
 

@@ -19,9 +19,12 @@ FAST_SDK_RETRY = SDK_RETRY.new(backoff_factor=0)
 
 
 @pytest.fixture
-def fake_fcm() -> Iterator[FakeFCM]:
-    """A fresh fake FCM server on loopback, stopped after the test."""
+def fake_fcm(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFCM]:
+    """A fresh fake FCM server on loopback (HTTPS, HTTP/2 by ALPN), stopped after the
+    test; the test's HTTP clients trust its throwaway CA."""
     with FakeFCM(PROJECT_ID) as fake:
+        for name, value in fake.client_env().items():
+            monkeypatch.setenv(name, value)
         yield fake
 
 
@@ -33,10 +36,16 @@ def firebase_app(fake_fcm: FakeFCM) -> Iterator[firebase_admin.App]:
     )
     fcm_endpoint_override(app, fake_fcm.url, sdk_retry=FAST_SDK_RETRY)
     yield app
+    FCMSender.close_app(app)
     firebase_admin.delete_app(app)
 
 
-@pytest.fixture
-def fcm_sender(firebase_app: firebase_admin.App) -> FCMSender:
-    """An `FCMSender` through the real SDK to `fake_fcm`, with instant SDK retries."""
-    return FCMSender(firebase_app, sdk_retry=FAST_SDK_RETRY)
+@pytest.fixture(params=[True, False], ids=["http2", "http1"])
+def fcm_sender(
+    firebase_app: firebase_admin.App, request: pytest.FixtureRequest
+) -> Iterator[FCMSender]:
+    """An `FCMSender` through the real SDK to `fake_fcm`, with instant SDK retries:
+    each test runs with `send_each_async` (HTTP/2, the default) and `send_each`."""
+    sender = FCMSender(firebase_app, sdk_retry=FAST_SDK_RETRY, http2=request.param)
+    yield sender
+    sender.close()

@@ -1,6 +1,7 @@
 """A fake FCM HTTP v1 server on loopback, for the real firebase-admin SDK to talk to.
 
     with FakeFCM() as fcm:
+        monkeypatch.setenv(...) for each of fcm.client_env().items()  # trust its CA
         app = firebase_admin.initialize_app(AnonymousCredentials(),
                                             {"projectId": fcm.project_id}, name="t")
         fcm_endpoint_override(app, fcm.url)
@@ -9,6 +10,15 @@
         fcm.script("token-c", UNAVAILABLE, UNAVAILABLE)  # fails twice, then accepted
         ...
         fcm.delivered_to("token-c")  # the accepted message JSON objects
+
+Like FCM it speaks HTTPS with ALPN: HTTP/2 to a client that offers "h2" (the SDK's
+httpx client for `send_each_async`: every message a stream of one connection, at most
+100 at once), HTTP/1.1 to one that does not (`send_each`'s requests/urllib3). The
+server is hypercorn (ASGI) on its own event loop thread; the certificate is signed
+by a throwaway CA made with `cryptography` once per process (`tls_files()`), which
+clients trust through `client_env()` (SSL_CERT_FILE for httpx, REQUESTS_CA_BUNDLE for
+requests) — set it in the test process before the SDK makes its clients, or in a
+child process's environment.
 
 It serves `POST /v1/projects/{project}/messages:send` and checks each request the way
 FCM does (a JSON object with a `message`; exactly one target; `notification`
@@ -24,27 +34,41 @@ field violation naming the field, as FCM answers. Error bodies are FCM's own sha
 Remember the SDK retries HTTP 500 and 503 itself (up to 4 times, 0 + 1 + 2 + 4 s with
 its default policy), so one `send_each` can make up to 5 requests per message.
 
-Every request (accepted or not) is recorded; everything is thread-safe. By default
-each connection serves one request (HTTP/1.0), so no client socket outlives a test;
-`keep_alive=True` serves HTTP/1.1 persistent connections (benchmarks) and `stop()`
-closes them.
+Every request (accepted or not) is recorded with the HTTP version it came in;
+everything is thread-safe. Connections stay open (FCM's do) and `stop()` closes them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextlib
+import functools
+import ipaddress
 import itertools
 import json
 import logging
 import re
+import shutil
 import socket
+import tempfile
 import threading
+import weakref
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import wrap_app
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +157,7 @@ class Received:
     message: dict[str, Any] | None
     status: int  # HTTP status answered
     headers: dict[str, str] = field(default_factory=dict)
+    http_version: str = "2"  # "2" or "1.1", as the client negotiated (ALPN)
 
 
 # --------------------------------------------------------------------------- checks
@@ -345,49 +370,182 @@ def _check_apns(apns: dict[str, Any]) -> None:
                 raise _Invalid(f"{where}.payload.aps.{key}", "Invalid value (TYPE_INT32)")
 
 
+# --------------------------------------------------------------------------- TLS
+
+
+@functools.cache
+def tls_files() -> tuple[str, str, str]:
+    """(CA certificate, server certificate, server key) PEM files for 127.0.0.1 and
+    localhost, made once per process with a throwaway CA (never trusted outside the
+    clients given `FakeFCM.client_env()`), removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="fake-fcm-tls-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    now = datetime.now(UTC)
+    valid = (now - timedelta(days=1), now + timedelta(days=30))
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tandem fake FCM test CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(ca_file), str(cert_file), str(key_file)
+
+
+def client_env() -> dict[str, str]:
+    """Environment variables that make this process's (or a child's) HTTP clients trust
+    the fake: httpx (the SDK's async client, read when it is made) honours
+    SSL_CERT_FILE, requests (the SDK's `send_each`, read per request)
+    REQUESTS_CA_BUNDLE."""
+    ca_file = tls_files()[0]
+    return {"SSL_CERT_FILE": ca_file, "REQUESTS_CA_BUNDLE": ca_file}
+
+
 # --------------------------------------------------------------------------- server
 
 
 class FakeFCM:
     """The fake FCM server; `start()`/`stop()` or use it as a context manager."""
 
-    def __init__(self, project_id: str = "tandem-test", *, keep_alive: bool = False) -> None:
+    def __init__(self, project_id: str = "tandem-test", *, keep_alive: bool = True) -> None:
+        # keep_alive is accepted for the callers written for the HTTP/1.x fake: the
+        # server always keeps connections open (HTTP/2 streams share one), as FCM does;
+        # stop() closes every one of them.
+        del keep_alive
         self.project_id = project_id
-        self._keep_alive = keep_alive
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[FcmError | None]] = {}
         self._always: dict[str, FcmError] = {}
         self._received: list[Received] = []
         self._ids = itertools.count(1)
-        self._server: _Server | None = None
+        self._port: int | None = None
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._connections: set[tuple[str, int]] = set()
+        self._listener: _Listener | None = None
 
     # -- lifecycle
 
     def start(self) -> FakeFCM:
-        handler = type(
-            "Handler",
-            (_Handler,),
-            {"fake": self, "protocol_version": "HTTP/1.1" if self._keep_alive else "HTTP/1.0"},
-        )
-        self._server = _Server(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-fcm",
-        )
+        _ca, cert_file, key_file = tls_files()
+        listener = _Listener(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1024)
+        listener.setblocking(False)
+        self._port = listener.getsockname()[1]
+        self._listener = listener
+        config = Config()
+        config.certfile, config.keyfile = cert_file, key_file
+        config.alpn_protocols = ["h2", "http/1.1"]  # what FCM offers
+        config.h2_max_concurrent_streams = 100
+        config.keep_alive_timeout = 300
+        config.keep_alive_max_requests = 1 << 30  # FCM does not end a busy connection
+        config.graceful_timeout = 0.5
+        config.backlog = 1024
+        config.accesslog = None
+        config.errorlog = log
+        ready = threading.Event()
+        failed: list[BaseException] = []
+
+        async def serve_until_stopped() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stopping = asyncio.Event()
+            ready.set()
+            await worker_serve(
+                wrap_app(self._asgi, config.wsgi_max_body_size, "asgi"),
+                config,
+                sockets=Sockets([listener], [], []),
+                shutdown_trigger=self._stopping.wait,
+            )
+
+        def run() -> None:
+            try:
+                asyncio.run(serve_until_stopped())
+            except BaseException as exc:  # reported by start() or logged
+                failed.append(exc)
+                ready.set()
+                log.exception("fake fcm: the server stopped")
+
+        self._thread = threading.Thread(target=run, name="fake-fcm", daemon=True)
         self._thread.start()
+        ready.wait(10)
+        if failed:
+            raise RuntimeError("the fake FCM server did not start") from failed[0]
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        """Stop serving and close every connection (HTTP/2 GOAWAY, then the socket)."""
+        thread, loop, stopping = self._thread, self._loop, self._stopping
+        if thread is None or loop is None or stopping is None:
             return
-        server.shutdown()
-        thread.join()
-        server.close_connections()
-        server.server_close()  # joins the handler threads
-        self._server = self._thread = None
+        with contextlib.suppress(RuntimeError):  # the loop already ended
+            loop.call_soon_threadsafe(stopping.set)
+        thread.join(0.5)  # graceful: HTTP/2 GOAWAY, idle connections closed
+        # A client that no longer reads (an idle pool, an event loop not running) never
+        # finishes the TLS close: end its connections the hard way, as FCM would.
+        if self._listener is not None:
+            self._listener.shutdown_connections()
+        thread.join(10)
+        self._thread = self._loop = self._stopping = None
 
     def __enter__(self) -> FakeFCM:
         return self.start()
@@ -402,13 +560,29 @@ class FakeFCM:
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "FakeFCM is not started"
-        return int(self._server.server_address[1])
+        assert self._port is not None, "FakeFCM is not started"
+        return self._port
 
     @property
     def url(self) -> str:
-        """The send URL with `{0}` for the project, for `fcm_endpoint_override`."""
-        return f"http://127.0.0.1:{self.port}/v1/projects/{{0}}/messages:send"
+        """The send URL with `{0}` for the project, for `fcm_endpoint_override`
+        (HTTPS: trust `ca_file`, e.g. with `client_env()`)."""
+        return f"https://127.0.0.1:{self.port}/v1/projects/{{0}}/messages:send"
+
+    @property
+    def ca_file(self) -> str:
+        """The PEM file of the CA that signed the fake's certificate."""
+        return tls_files()[0]
+
+    def client_env(self) -> dict[str, str]:
+        """See the module function `client_env`."""
+        return client_env()
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections clients have opened so far."""
+        with self._lock:
+            return len(self._connections)
 
     # -- scripting
 
@@ -432,6 +606,7 @@ class FakeFCM:
             self._scripts.clear()
             self._always.clear()
             self._received.clear()
+            self._connections.clear()
 
     # -- what happened
 
@@ -454,7 +629,7 @@ class FakeFCM:
         """How many requests (accepted or not) targeted `token`."""
         return sum(r.target == token for r in self.received)
 
-    # -- called by the handler
+    # -- the server
 
     def _answer(self, target: str) -> FcmError | None:
         with self._lock:
@@ -463,43 +638,117 @@ class FakeFCM:
             queue = self._scripts.get(target)
             return queue.popleft() if queue else None
 
-    def _record(self, received: Received) -> None:
+    def _record(self, received: Received, client: tuple[str, int] | None) -> None:
         with self._lock:
             self._received.append(received)
+            if client is not None:
+                self._connections.add(client)
 
     def _next_name(self) -> str:
         with self._lock:
             return f"projects/{self.project_id}/messages/{next(self._ids)}"
 
+    async def _asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                event = await receive()
+                reply = {"lifespan.startup": "startup", "lifespan.shutdown": "shutdown"}
+                await send({"type": f"lifespan.{reply[event['type']]}.complete"})
+                if event["type"] == "lifespan.shutdown":
+                    return
+        if scope["type"] != "http":
+            return
+        chunks = []
+        more = True
+        while more:
+            event = await receive()
+            if event["type"] == "http.disconnect":
+                return
+            chunks.append(event.get("body", b""))
+            more = event.get("more_body", False)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        client = tuple(scope["client"]) if scope.get("client") else None
+        status, body, extra = self._handle(
+            scope["method"],
+            scope["path"],
+            headers,
+            b"".join(chunks),
+            scope["http_version"],
+            client,  # type: ignore[arg-type]
+        )
+        payload = json.dumps(body).encode()
+        response_headers = [
+            (b"content-type", b"application/json; charset=UTF-8"),
+            (b"content-length", str(len(payload)).encode()),
+            *((name.lower().encode(), value.encode()) for name, value in extra.items()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload})
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # so server_close() joins every handler thread
-    block_on_close = True
-    request_queue_size = 1024  # send_each opens up to 500 connections at once
-    allow_reuse_address = True
+    def _handle(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        raw: bytes,
+        http_version: str,
+        client: tuple[str, int] | None,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """(status, JSON body, extra headers) for one request, recorded."""
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
+        def refuse(error: FcmError, target: str | None = None) -> tuple[int, Any, dict[str, str]]:
+            self._record(Received(target, None, error.http_status, headers, http_version), client)
+            extra = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+            return error.http_status, error.body(), extra
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
+        match = _SEND_PATH.fullmatch(path)
+        if method != "POST" or match is None or match.group(1) != self.project_id:
+            return refuse(FcmError(404, "NOT_FOUND", "Requested entity was not found."))
+        if not (headers.get("content-type") or "").startswith("application/json"):
+            return refuse(invalid_argument("message", "Invalid JSON payload: content type"))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return refuse(invalid_argument("message", "Invalid JSON payload received."))
+        try:
+            message = validate_message(body)
+        except _Invalid as bad:
+            return refuse(
+                invalid_argument(bad.field or "message", bad.description), _target_of(body)
+            )
+        target = next(message[t] for t in _TARGETS if t in message)
+        error = self._answer(target)
+        if error is not None:
+            self._record(
+                Received(target, message, error.http_status, headers, http_version), client
+            )
+            extra = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+            return error.http_status, error.body(), extra
+        self._record(Received(target, message, 200, headers, http_version), client)
+        return 200, {"name": self._next_name()}, {}
 
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
 
-    def close_connections(self) -> None:
-        """End idle keep-alive connections, so their handler threads finish."""
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            with contextlib.suppress(OSError):  # already closed by the client
-                sock.shutdown(socket.SHUT_RDWR)
+class _Listener(socket.socket):
+    """The listening socket, remembering the connections it accepted (asyncio's
+    server accepts through `accept()`), so `stop()` can end those still open."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._accepted: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._accepted_lock = threading.Lock()
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        connection, address = super().accept()
+        with self._accepted_lock:
+            self._accepted.add(connection)
+        return connection, address
+
+    def shutdown_connections(self) -> None:
+        with self._accepted_lock:
+            connections = list(self._accepted)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 def _target_of(body: Any) -> str | None:
@@ -510,67 +759,3 @@ def _target_of(body: Any) -> str | None:
 
 
 _SEND_PATH = re.compile(r"/v1/projects/([^/]+)/messages:send")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeFCM
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("fake fcm: " + format, *args)
-
-    def do_POST(self) -> None:
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        match = _SEND_PATH.fullmatch(self.path)
-        if match is None or match.group(1) != self.fake.project_id:
-            error = FcmError(404, "NOT_FOUND", "Requested entity was not found.")
-            self.fake._record(Received(None, None, error.http_status, headers))
-            self._error(error)
-            return
-        if not (headers.get("content-type") or "").startswith("application/json"):
-            self._invalid(None, headers, "", "Invalid JSON payload: content type")
-            return
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            self._invalid(None, headers, "", "Invalid JSON payload received.")
-            return
-        try:
-            message = validate_message(body)
-        except _Invalid as bad:
-            self._invalid(_target_of(body), headers, bad.field, bad.description)
-            return
-        target = next(message[t] for t in _TARGETS if t in message)
-        error = self.fake._answer(target)
-        self.fake._record(Received(target, message, error.http_status if error else 200, headers))
-        if error is not None:
-            self._error(error)
-            return
-        self._json(200, {"name": self.fake._next_name()})
-
-    def do_GET(self) -> None:
-        self._error(FcmError(404, "NOT_FOUND", "Requested entity was not found."))
-
-    def _invalid(
-        self, target: str | None, headers: Mapping[str, str], field: str, description: str
-    ) -> None:
-        error = invalid_argument(field or "message", description)
-        self.fake._record(Received(target, None, error.http_status, dict(headers)))
-        self._error(error)
-
-    def _error(self, error: FcmError) -> None:
-        extra = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
-        self._json(error.http_status, error.body(), extra)
-
-    def _json(
-        self, status: int, body: dict[str, Any], extra: Mapping[str, str] | None = None
-    ) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)

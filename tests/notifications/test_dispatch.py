@@ -612,13 +612,18 @@ def test_600_deliveries_through_the_sdk_in_two_calls(
     from notifications import senders
 
     sizes: list[int] = []
-    real = senders.messaging.send_each
+    real, real_async = senders.messaging.send_each, senders.messaging.send_each_async
 
     def spy(messages: list[Any], **kwargs: Any) -> Any:
         sizes.append(len(messages))
         return real(messages, **kwargs)
 
+    async def async_spy(messages: list[Any], **kwargs: Any) -> Any:
+        sizes.append(len(messages))
+        return await real_async(messages, **kwargs)
+
     monkeypatch.setattr(senders.messaging, "send_each", spy)
+    monkeypatch.setattr(senders.messaging, "send_each_async", async_spy)
     outbox = MemoryOutbox([delivery(f"r{i:03}", tokens=(f"t{i}",)) for i in range(600)])
 
     report = dispatch_until_empty(outbox, fcm_sender, now=NOW, worker_id="w", batch_size=1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -49,15 +50,20 @@ def message(token: str, **changes: Any) -> Message:
 
 @pytest.fixture
 def call_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Sizes of the SDK's `send_each` calls (the real function still runs)."""
+    """Sizes of the SDK's `send_each` / `send_each_async` calls (the real ones run)."""
     sizes: list[int] = []
-    real = messaging.send_each
+    real, real_async = messaging.send_each, messaging.send_each_async
 
     def spy(messages: list[messaging.Message], **kwargs: Any) -> messaging.BatchResponse:
         sizes.append(len(messages))
         return real(messages, **kwargs)
 
+    async def async_spy(messages: list[messaging.Message], **kwargs: Any) -> Any:
+        sizes.append(len(messages))
+        return await real_async(messages, **kwargs)
+
     monkeypatch.setattr(senders.messaging, "send_each", spy)
+    monkeypatch.setattr(senders.messaging, "send_each_async", async_spy)
     return sizes
 
 
@@ -196,8 +202,9 @@ def test_quota_exceeded_is_returned_at_once_with_retry_after(
     assert (no_header.error, no_header.retry_after) == ("QUOTA_EXCEEDED", None)
 
 
+@pytest.mark.parametrize("http2", [True, False], ids=["http2", "http1"])
 def test_unavailable_and_internal_are_transient_after_the_sdks_own_retries(
-    fake_fcm: FakeFCM,
+    fake_fcm: FakeFCM, http2: bool
 ) -> None:
     """With the production retry policy: 4 SDK retries (0 + 1 + 2 + 4 s) on 500/503."""
     app = firebase_admin.initialize_app(
@@ -205,13 +212,14 @@ def test_unavailable_and_internal_are_transient_after_the_sdks_own_retries(
     )
     try:
         fcm_endpoint_override(app, fake_fcm.url)  # production SDK_RETRY
-        sender = FCMSender(app)
+        sender = FCMSender(app, http2=http2)
         fake_fcm.fail_always("down", UNAVAILABLE)
         fake_fcm.fail_always("broken", INTERNAL)
         fake_fcm.fail_times("flaky", UNAVAILABLE, 2)
 
         down, broken, flaky = sender.send([message("down"), message("broken"), message("flaky")])
     finally:
+        FCMSender.close_app(app)
         firebase_admin.delete_app(app)
 
     assert (down.ok, down.error, down.token_invalid) == (False, "UNAVAILABLE", False)
@@ -222,15 +230,16 @@ def test_unavailable_and_internal_are_transient_after_the_sdks_own_retries(
     assert len(fake_fcm.delivered_to("flaky")) == 1
 
 
+@pytest.mark.parametrize("http2", [True, False], ids=["http2", "http1"])
 def test_connection_refused_is_a_transient_error_per_message(
-    firebase_app: firebase_admin.App,
+    firebase_app: firebase_admin.App, http2: bool
 ) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    fcm_endpoint_override(firebase_app, f"http://127.0.0.1:{port}/v1/projects/{{0}}/messages:send")
+    fcm_endpoint_override(firebase_app, f"https://127.0.0.1:{port}/v1/projects/{{0}}/messages:send")
 
-    results = FCMSender(firebase_app).send([message("a"), message("b")])
+    results = FCMSender(firebase_app, http2=http2).send([message("a"), message("b")])
 
     # The SDK answers each message with UnavailableError (no HTTP response): the
     # dispatcher retries them like an FCM outage.
@@ -242,7 +251,7 @@ def test_connection_refused_is_a_transient_error_per_message(
 def test_a_whole_call_failure_raises_unless_part_was_sent(
     fcm_sender: FCMSender, fake_fcm: FakeFCM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = messaging.send_each
+    real, real_async = messaging.send_each, messaging.send_each_async
     calls: list[int] = []
     failing_calls = {2}
 
@@ -252,7 +261,14 @@ def test_a_whole_call_failure_raises_unless_part_was_sent(
             raise exceptions.UnknownError("thread pool gone")
         return real(messages, **kwargs)
 
+    async def flaky_send_each_async(messages: list[messaging.Message], **kwargs: Any) -> Any:
+        calls.append(len(messages))
+        if len(calls) in failing_calls:
+            raise exceptions.UnknownError("connection gone")
+        return await real_async(messages, **kwargs)
+
     monkeypatch.setattr(senders.messaging, "send_each", flaky_send_each)
+    monkeypatch.setattr(senders.messaging, "send_each_async", flaky_send_each_async)
     monkeypatch.setattr(senders, "MAX_MESSAGES_PER_CALL", 5)
     results = fcm_sender.send([message(f"t{i}") for i in range(8)])
 
@@ -272,7 +288,7 @@ def test_a_whole_call_failure_raises_unless_part_was_sent(
 
 
 def post(fake: FakeFCM, body: Any, *, path: str | None = None) -> tuple[int, dict[str, Any]]:
-    url = f"http://127.0.0.1:{fake.port}" + (
+    url = f"https://127.0.0.1:{fake.port}" + (
         path or f"/v1/projects/{fake.project_id}/messages:send"
     )
     request = urllib.request.Request(
@@ -282,7 +298,8 @@ def post(fake: FakeFCM, body: Any, *, path: str | None = None) -> tuple[int, dic
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        context = ssl.create_default_context(cafile=fake.ca_file)
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         with error:
@@ -335,17 +352,49 @@ def test_fake_accepts_a_well_formed_request_and_checks_the_project(fake_fcm: Fak
     assert fake_fcm.messages == [GOOD]
 
 
-def test_fake_serves_keep_alive_connections_and_closes_them_on_stop() -> None:
-    fake = FakeFCM(keep_alive=True).start()
+def test_messages_are_streams_of_one_http2_connection_kept_between_calls(
+    firebase_app: firebase_admin.App, fake_fcm: FakeFCM
+) -> None:
+    sender = FCMSender(firebase_app)  # http2=True: send_each_async on the app's loop
+
+    first = sender.send([message(f"a{i}") for i in range(300)])
+    second = sender.send([message(f"b{i}") for i in range(300)])
+
+    assert all(r.ok for r in first + second)
+    assert {r.http_version for r in fake_fcm.received} == {"2"}
+    assert fake_fcm.connections == 1  # 600 messages, two calls, one TLS connection
+    assert len(fake_fcm.messages) == 600
+
+
+def test_send_each_still_speaks_http1_to_the_same_fake(
+    firebase_app: firebase_admin.App, fake_fcm: FakeFCM
+) -> None:
+    results = FCMSender(firebase_app, http2=False).send([message(f"k{i}") for i in range(20)])
+
+    assert all(r.ok for r in results)
+    assert {r.http_version for r in fake_fcm.received} == {"1.1"}  # ALPN: no "h2" offered
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["http2", "http1"])
+def test_fake_closes_open_client_connections_on_stop(
+    monkeypatch: pytest.MonkeyPatch, http2: bool
+) -> None:
+    fake = FakeFCM().start()
+    for name, value in fake.client_env().items():
+        monkeypatch.setenv(name, value)
     app = firebase_admin.initialize_app(
         AnonymousCredentials(), {"projectId": PROJECT_ID}, name=f"test-{uuid.uuid4().hex}"
     )
     try:
         fcm_endpoint_override(app, fake.url)
-        results = FCMSender(app).send([message(f"k{i}") for i in range(20)])
+        results = FCMSender(app, http2=http2).send([message(f"k{i}") for i in range(20)])
+        started = time.monotonic()
+        fake.stop()  # the SDK's connections are still open: must not hang on them
+        assert time.monotonic() - started < 5
     finally:
+        fake.stop()
+        FCMSender.close_app(app)
         firebase_admin.delete_app(app)
-        fake.stop()  # must not hang on the SDK's open connections
     assert all(r.ok for r in results)
     assert len(fake.messages) == 20
 
