@@ -27,6 +27,9 @@ from server.services import outbox, reminders
 log = logging.getLogger(__name__)
 
 PLAN_EVERY = 15 * 60
+# Re-plan requests (a check-in, settings, an assignment change) are picked up within
+# seconds; the dispatcher applies those with a reminder due before it claims.
+REPLAN_EVERY = 2
 DISPATCH_EVERY = 30
 INACTIVITY_EVERY = 60 * 60
 # Emails are sent right after their commit by the web process; this pass retries what
@@ -58,6 +61,13 @@ def plan_pass(now: datetime | None = None) -> dict[str, Any]:
     added = reminders.plan_all(now=now or utcnow())
     db.session.commit()
     return {"planned": added}
+
+
+def replan_pass(now: datetime | None = None) -> dict[str, int]:
+    """Re-plan the partners whose inputs changed (their replan requests), batch by batch."""
+    from server.services.replans import replan_pass as take_and_replan
+
+    return take_and_replan(now=now or utcnow())
 
 
 def dispatch_pass(now: datetime | None = None) -> DispatchReport:
@@ -122,12 +132,14 @@ def describe_failure(error: BaseException) -> str | None:
 
 PASSES = {
     "plan": plan_pass,
+    "replan": replan_pass,
     "dispatch": dispatch_pass,
     "inactivity": inactivity_pass,
     "mail": mail_pass,
 }
 EVERY = {
     "plan": PLAN_EVERY,
+    "replan": REPLAN_EVERY,
     "dispatch": DISPATCH_EVERY,
     "inactivity": INACTIVITY_EVERY,
     "mail": MAIL_EVERY,
@@ -141,7 +153,7 @@ def run(
     stop_event: threading.Event | None = None,
 ) -> int:
     """Run the reminder jobs until SIGTERM (or `stop_event`). `every` (job name →
-    seconds) runs only those jobs at those intervals; by default all four at theirs."""
+    seconds) runs only those jobs at those intervals; by default all five at theirs."""
     chosen = dict(every) if every is not None else EVERY
     jobs = [
         Job(name, _in_context(app, PASSES[name], name), seconds, describe_failure)

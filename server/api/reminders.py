@@ -20,7 +20,7 @@ from server.schemas.reminders import (
     ReminderSettingsSchema,
     ReminderSettingsUpdateSchema,
 )
-from server.services import devices, reminders
+from server.services import devices, reminders, replans
 
 PREFIX = "/me"
 blp = Blueprint("reminders", __name__, description="Reminders and push devices")
@@ -53,6 +53,7 @@ class MyReminders(MethodView):
     def get(self, args: dict[str, Any], pagination_parameters: Any) -> object:
         """The caller's reminders in a window of local dates, whatever their status."""
         user = current_user()
+        replans.apply_own_request(user.id)  # read-your-writes: a pending re-plan first
         today = reminders.local_today(user)
         start = args.get("from_") or today - timedelta(days=7)
         end = args.get("to") or today + timedelta(days=14)

@@ -29,7 +29,9 @@ from server.models.reminders import (
     SENDING,
     Device,
     Reminder,
+    ReminderPlan,
     ReminderPreferences,
+    ReplanRequest,
 )
 from server.models.user import CLIENT, THERAPIST, LoginSession, RefreshToken, User
 from server.models.worker import WorkerHeartbeat
@@ -67,7 +69,9 @@ __all__ = [
     "ProgramVersion",
     "RefreshToken",
     "Reminder",
+    "ReminderPlan",
     "ReminderPreferences",
+    "ReplanRequest",
     "User",
     "WorkerHeartbeat",
 ]

@@ -74,3 +74,35 @@ class Reminder(IdMixin, db.Model):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ReplanRequest(db.Model):
+    """A partner whose reminders must be re-planned: written by whatever changed their
+    inputs (a check-in, settings, an assignment change, a questionnaire schedule) in its
+    own transaction, taken and deleted by the worker's "replan" job in the transaction
+    that re-plans them (so a crash loses nothing). One row per partner, however many
+    changes came in meanwhile."""
+
+    __tablename__ = "replan_requests"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    requested_at: Mapped[datetime]
+
+
+class ReminderPlan(db.Model):
+    """How far a partner's reminders are planned: the last plan ran at `planned_at`
+    (covering the 24 hours after it) and no slot their settings could ever produce
+    falls before `next_slot_at` beyond that window (None: none ever will, e.g. paused
+    settings). A planning pass at `now` skips the partner while `planned_at <= now` and
+    the window after `now` still ends before `next_slot_at`: nothing there can change
+    until an input changes, and every input change writes a `ReplanRequest`."""
+
+    __tablename__ = "reminder_plans"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    planned_at: Mapped[datetime]
+    next_slot_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -146,10 +146,10 @@ def record_change(
         detail=detail,
     )
     # Every change (stage, pause, hold, targets) changes what is due: re-plan reminders.
-    from server.services.reminders import replan_couple
+    from server.services.replans import replan_after_change
 
     db.session.flush()
-    replan_couple(assignment)
+    replan_after_change(assignment)
     return event
 
 

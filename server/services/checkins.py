@@ -228,9 +228,9 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
         raise_safety_alert(checkin=checkin, assignment=assignment, author=author)
     else:
         # Once the week's target is met, pending reminders for it are cancelled.
-        from server.services.reminders import replan_partners
+        from server.services.replans import request_replan
 
-        replan_partners([author], assignment)
+        request_replan([author.id])
     return checkin, True, flags
 
 

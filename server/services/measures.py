@@ -133,9 +133,9 @@ def set_schedule(
         db.session.scalars(select(User).where(User.couple_id == couple.id, User.role == CLIENT))
     )
     if partners:
-        from server.services.reminders import replan_users
+        from server.services.replans import request_replan
 
-        replan_users([p.id for p in partners])  # reminders from the real now, always
+        request_replan([p.id for p in partners])  # re-planned from the real now, always
     return schedules_of(couple.id)
 
 

@@ -16,6 +16,7 @@ from notifications.texts import reminder_text
 from server.extensions import db
 from server.models import PENDING, SENDING, Device, Reminder, ReminderPreferences, User
 from server.services.reminders import settings_from_row
+from server.services.replans import apply_due_replans
 
 LEASE = timedelta(minutes=5)
 
@@ -31,6 +32,7 @@ class SqlOutbox:
     """
 
     def claim(self, *, now: datetime, limit: int, worker_id: str) -> list[Delivery]:
+        apply_due_replans(now=now)  # never claim a reminder a pending re-plan cancels
         due = (
             select(Reminder.id)
             .where(

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from exercises.program import CheckinRecord, homework, local_date, week_of
+from notifications.dispatch import DEFAULT_MAX_LATE
 from notifications.planning import (
     HomeworkState,
     InvalidSettings,
@@ -47,6 +48,9 @@ from server.services.assignments import frozen_program, is_running
 log = logging.getLogger(__name__)
 
 PLAN_HORIZON = timedelta(hours=24)
+# A re-plan looks back this far for due reminders no longer wanted (older ones the
+# dispatcher drops as late anyway).
+DUE_LOOKBACK = DEFAULT_MAX_LATE
 CHUNK = 1000
 NUDGE_AFTER = timedelta(days=4)
 INACTIVITY_ALERT_AFTER = timedelta(days=7)
@@ -87,7 +91,8 @@ def settings_view(user: User) -> dict[str, Any]:
 
 
 def update_settings(*, user: User, data: dict[str, Any]) -> dict[str, Any]:
-    """Replace the caller's settings (fields left out keep their value) and re-plan."""
+    """Replace the caller's settings (fields left out keep their value) and ask for a
+    re-plan (the worker's replan job; GET /me/reminders applies it at once)."""
     try:
         settings = settings_from_api(data, base=settings_for(user))
     except InvalidSettings as exc:
@@ -103,7 +108,9 @@ def update_settings(*, user: User, data: dict[str, Any]) -> dict[str, Any]:
     row.text_encrypted = cipher().encrypt(settings.text) if settings.text else None
     db.session.add(row)
     db.session.flush()
-    replan_users([user.id])
+    from server.services.replans import request_replan
+
+    request_replan([user.id])
     return dict(settings_to_api(settings))
 
 
@@ -143,29 +150,31 @@ def _homework_state(
     )
 
 
-def replan_users(user_ids: Sequence[str], *, now: datetime | None = None) -> int:
+def replan_users(
+    user_ids: Sequence[str], *, now: datetime | None = None, due_since: datetime | None = None
+) -> int:
     """Re-plan these partners' next 24 hours: new slots added, stale pending ones
-    cancelled (never sent). Returns how many reminders were added."""
+    cancelled (never sent). With `due_since`, pending reminders already due (sent at or
+    after `due_since`, not yet claimed) that the new plan no longer has are cancelled
+    too — the replan job and the dispatcher's check pass it. Returns how many reminders
+    were added."""
     now = now or utcnow()
     added = 0
     for start in range(0, len(user_ids), CHUNK):
         chunk = list(user_ids[start : start + CHUNK])
-        added += _plan_chunk(list(db.session.scalars(select(User).where(User.id.in_(chunk)))), now)
+        users = list(db.session.scalars(select(User).where(User.id.in_(chunk))))
+        added += _plan_chunk(users, now, due_since=due_since)
     return added
 
 
-def replan_partners(users: Sequence[User], assignment: Assignment) -> int:
-    """Re-plan partners whose current assignment the caller already holds."""
-    return _plan_chunk(list(users), utcnow(), {assignment.couple_id: assignment})
-
-
-def replan_couple(assignment: Assignment) -> None:
-    partners = list(
-        db.session.scalars(
-            select(User).where(User.couple_id == assignment.couple_id, User.role == CLIENT)
-        )
-    )
-    replan_partners(partners, assignment)
+def cancel_unwanted_due(user_ids: Sequence[str], *, now: datetime) -> None:
+    """Cancel these partners' pending reminders due in the last DUE_LOOKBACK that their
+    plan, computed now, no longer has (the week's target met, settings paused, a time
+    removed); nothing else changes (the replan job re-plans the rest)."""
+    for start in range(0, len(user_ids), CHUNK):
+        chunk = list(user_ids[start : start + CHUNK])
+        users = list(db.session.scalars(select(User).where(User.id.in_(chunk))))
+        _plan_chunk(users, now, due_since=now - DUE_LOOKBACK, due_only=True)
 
 
 def plan_all(*, now: datetime) -> int:
@@ -190,10 +199,17 @@ def plan_all(*, now: datetime) -> int:
 
 
 def _plan_chunk(
-    users: list[User], now: datetime, assignments: dict[str, Assignment] | None = None
+    users: list[User],
+    now: datetime,
+    assignments: dict[str, Assignment] | None = None,
+    due_since: datetime | None = None,
+    due_only: bool = False,
 ) -> int:
     """Plan a chunk of partners with a fixed number of queries. `assignments` (couple id
-    → running assignment) may be given by a caller that holds them already."""
+    → running assignment) may be given by a caller that holds them already. With
+    `due_since`, pending reminders in (due_since, now] are checked as well: one the plan
+    no longer has is cancelled (none is added or moved there); `due_only` does only
+    that (the dispatcher's check before a claim: nothing added, nothing else touched)."""
     user_ids = [u.id for u in users]
     if not user_ids:
         return 0
@@ -221,14 +237,20 @@ def _plan_chunk(
         )
     }
     horizon_end = now + PLAN_HORIZON
+    since = due_since if due_since is not None and due_since < now else now
     planned: dict[str, dict[str, Any]] = {}
+    # Due reminders the plan no longer has are cancelled from this local date on: the
+    # current week's (the state speaks for no earlier week), any while nothing is due.
+    cancel_due_from: dict[str, str] = {}
     for user in users:
         tz = ZoneInfo(user.timezone)
         settings = settings_from_row(prefs.get(user.id), user.timezone)
         state = _homework_state(
             user, assignments.get(user.couple_id or ""), records[user.id], tz, now
         )
-        for slot in plan_reminders(settings, state, now, PLAN_HORIZON):
+        quiet = settings.paused or not state.active
+        cancel_due_from[user.id] = "" if quiet else state.week_start.isoformat()
+        for slot in plan_reminders(settings, state, since, horizon_end - since):
             key = f"{user.id}:{slot.key}"
             planned[key] = {
                 "id": new_id(),
@@ -249,15 +271,27 @@ def _plan_chunk(
     # (the partner moved to another time zone) are pending again, at the new instant.
     stale: list[str] = []
     known: set[str] = set()
-    for row_id, key, status, send_at in db.session.execute(
-        select(Reminder.id, Reminder.key, Reminder.status, Reminder.send_at).where(
+    for row_id, user_id, key, status, send_at, day in db.session.execute(
+        select(
+            Reminder.id,
+            Reminder.user_id,
+            Reminder.key,
+            Reminder.status,
+            Reminder.send_at,
+            Reminder.local_date,
+        ).where(
             Reminder.user_id.in_(user_ids),
             Reminder.kind == "reminder",
-            Reminder.send_at > now,
-            Reminder.send_at <= horizon_end,
+            Reminder.send_at > since,
+            Reminder.send_at <= (now if due_only else horizon_end),
         )
     ):
         known.add(key)
+        if send_at <= now:
+            # Due already: cancelled if no longer wanted, never moved or revived.
+            if status == PENDING and key not in planned and (day or "") >= cancel_due_from[user_id]:
+                stale.append(row_id)
+            continue
         if status not in (PENDING, "cancelled"):
             continue  # on its way, sent or given up: never planned again
         wanted = planned.get(key)
@@ -282,9 +316,13 @@ def _plan_chunk(
             .where(Reminder.id.in_(stale), Reminder.status == PENDING)
             .values(status="cancelled", error="no longer due", updated_at=now)
         )
+    if due_only:
+        return 0
     # Only keys the window does not hold yet are sent to the database (a pass that
     # plans nothing new writes nothing); the unique key still guards against races.
-    added = _insert_new([row for key, row in planned.items() if key not in known])
+    added = _insert_new(
+        [row for key, row in planned.items() if key not in known and row["send_at"] > now]
+    )
     return added + _insert_new(list(_measure_reminders(users, prefs, now, horizon_end).values()))
 
 

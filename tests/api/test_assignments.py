@@ -297,7 +297,10 @@ def test_moving_back_replans_reminders_for_the_earlier_stage(api: Api, app: Flas
     aid = assign(api, t, couple["id"])["id"]
 
     def planned() -> set[str]:
+        from server.worker import replan_pass
+
         with app.app_context():
+            replan_pass()  # the worker's replan job (it runs within seconds of a change)
             return set(
                 db.session.scalars(
                     select(Reminder.key).where(

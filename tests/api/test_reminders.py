@@ -15,7 +15,7 @@ from notifications.senders import MemorySender
 from notifications.texts import is_discreet
 from server.extensions import db
 from server.models import Reminder
-from server.worker import dispatch_pass, inactivity_pass, plan_pass
+from server.worker import dispatch_pass, inactivity_pass, plan_pass, replan_pass
 from tests.factories import SF_CALM, Actor, Api, assign, check_in
 
 
@@ -51,7 +51,15 @@ def dispatch(app: Flask, now: datetime):  # type: ignore[no-untyped-def]
         return dispatch_pass(now)
 
 
+def replanned(app: Flask) -> None:
+    """The worker's replan job ran (it does within seconds of any change)."""
+    with app.app_context():
+        replan_pass()
+
+
 def rows(app: Flask, user: Actor) -> list[Reminder]:
+    """The user's outbox rows once the worker has picked up pending re-plans."""
+    replanned(app)
     with app.app_context():
         found = list(
             db.session.scalars(
@@ -69,10 +77,11 @@ def device(api: Api, who: Actor, token: str = "token-a") -> dict:  # type: ignor
 
 
 @pytest.fixture
-def couple(api: Api):  # type: ignore[no-untyped-def]
+def couple(api: Api, app: Flask):  # type: ignore[no-untyped-def]
     t = api.therapist()
     c, a, b = api.couple_with_partners(t, timezones=("Europe/Berlin", "America/New_York"))
     aid = assign(api, t, c["id"], start_date="2026-11-01")["id"]
+    replanned(app)
     return t, c, a, b, aid
 
 
