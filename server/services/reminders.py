@@ -5,14 +5,15 @@ partners, whatever their number."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -21,6 +22,7 @@ from notifications.dispatch import DEFAULT_MAX_LATE
 from notifications.planning import (
     HomeworkState,
     InvalidSettings,
+    PlannedReminder,
     ReminderSettings,
     default_settings,
     measure_reminder_at,
@@ -40,7 +42,9 @@ from server.models import (
     Assignment,
     CheckIn,
     Reminder,
+    ReminderPlan,
     ReminderPreferences,
+    ReplanRequest,
     User,
 )
 from server.services.assignments import frozen_program, is_running
@@ -150,6 +154,75 @@ def _homework_state(
     )
 
 
+class _Partner(NamedTuple):
+    """A partner as the planner needs them (plain columns, no ORM entity)."""
+
+    id: str
+    timezone: str
+    couple_id: str | None
+    is_therapist: bool = False
+
+
+_PARTNER = (User.id, User.timezone, User.couple_id)
+
+
+class _Running:
+    """An assignment as the planner needs it: plain columns; its frozen program is read
+    (one row, once per program version and process) only when no cache holds it."""
+
+    __slots__ = (
+        "couple_id",
+        "id",
+        "on_hold",
+        "overrides",
+        "program_version_id",
+        "stage_index",
+        "start_date",
+        "status",
+    )
+
+    def __init__(self, row: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(row, name))
+
+    @property
+    def program(self) -> dict[str, Any]:
+        return db.session.scalar(  # type: ignore[no-any-return]
+            select(Assignment.program).where(Assignment.id == self.id)
+        )
+
+
+_ASSIGNMENT = (
+    Assignment.id,
+    Assignment.couple_id,
+    Assignment.program_version_id,
+    Assignment.stage_index,
+    Assignment.status,
+    Assignment.on_hold,
+    Assignment.start_date,
+    Assignment.overrides,
+)
+_PREFS = (
+    ReminderPreferences.user_id,
+    ReminderPreferences.times,
+    ReminderPreferences.days,
+    ReminderPreferences.quiet_start,
+    ReminderPreferences.quiet_end,
+    ReminderPreferences.paused,
+    ReminderPreferences.discreet,
+    ReminderPreferences.text_encrypted,
+)
+
+
+def _partners(user_ids: Sequence[str]) -> list[_Partner]:
+    return [
+        _Partner(*row)
+        for row in db.session.execute(
+            select(*_PARTNER).where(User.id.in_(user_ids), User.role == CLIENT)
+        )
+    ]
+
+
 def replan_users(
     user_ids: Sequence[str], *, now: datetime | None = None, due_since: datetime | None = None
 ) -> int:
@@ -162,8 +235,7 @@ def replan_users(
     added = 0
     for start in range(0, len(user_ids), CHUNK):
         chunk = list(user_ids[start : start + CHUNK])
-        users = list(db.session.scalars(select(User).where(User.id.in_(chunk))))
-        added += _plan_chunk(users, now, due_since=due_since)
+        added += _plan_chunk(_partners(chunk), now, due_since=due_since)
     return added
 
 
@@ -173,55 +245,202 @@ def cancel_unwanted_due(user_ids: Sequence[str], *, now: datetime) -> None:
     removed); nothing else changes (the replan job re-plans the rest)."""
     for start in range(0, len(user_ids), CHUNK):
         chunk = list(user_ids[start : start + CHUNK])
-        users = list(db.session.scalars(select(User).where(User.id.in_(chunk))))
-        _plan_chunk(users, now, due_since=now - DUE_LOOKBACK, due_only=True)
+        _plan_chunk(_partners(chunk), now, due_since=now - DUE_LOOKBACK, due_only=True)
 
 
 def plan_all(*, now: datetime) -> int:
-    """Plan every partner's reminders for the 24 hours after `now`, chunk by chunk."""
+    """Plan every partner's reminders for the 24 hours after `now`, chunk by chunk.
+
+    Only partners with work to do are loaded: never planned (or planned at a later
+    `now`), a candidate slot of theirs entering the window (`ReminderPlan.next_slot_at`),
+    a pending replan request, or a questionnaire schedule (due dates move with time).
+    Everyone else's plan for the window is already in the outbox: nothing else changes
+    with time alone, and every change of input writes a replan request."""
+    from server.models import MeasureSchedule
+
+    horizon_end = now + PLAN_HORIZON
+    plan = ReminderPlan
+    needs_work = or_(
+        plan.user_id.is_(None),
+        plan.planned_at > now,
+        plan.next_slot_at <= horizon_end,
+        User.couple_id.in_(select(MeasureSchedule.couple_id)),
+        select(ReplanRequest.user_id).where(ReplanRequest.user_id == User.id).exists(),
+    )
     added = 0
     last = ""
     while True:
-        ids = list(
-            db.session.scalars(
-                select(User.id)
+        partners = [
+            _Partner(*row)
+            for row in db.session.execute(
+                select(*_PARTNER)
+                .outerjoin(plan, plan.user_id == User.id)
                 .where(User.role == CLIENT, User.couple_id.is_not(None), User.id > last)
+                .where(needs_work)
                 .order_by(User.id)
                 .limit(CHUNK)
             )
-        )
-        if not ids:
+        ]
+        if not partners:
             return added
-        users = list(db.session.scalars(select(User).where(User.id.in_(ids))))
-        added += _plan_chunk(users, now)
+        added += _plan_chunk(partners, now)
         db.session.commit()
-        last = ids[-1]
+        last = partners[-1].id
+
+
+_SETTINGS: dict[tuple[Any, ...], ReminderSettings] = {}
+_SLOTS: dict[tuple[Any, ...], tuple[PlannedReminder, ...]] = {}
+_NEXT: dict[tuple[Any, ...], datetime | None] = {}
+
+
+def _settings(row: Any, timezone: str) -> ReminderSettings:
+    """`settings_from_row`, shared between partners with the same settings."""
+    if row is None:
+        key: tuple[Any, ...] = (timezone,)
+    else:
+        key = (
+            timezone,
+            tuple(row.times),
+            tuple(row.days),
+            row.quiet_start,
+            row.quiet_end,
+            row.paused,
+            row.discreet,
+            row.text_encrypted,
+        )
+    found = _SETTINGS.get(key)
+    if found is None:
+        if len(_SETTINGS) > 20_000:
+            _SETTINGS.clear()
+        found = _SETTINGS[key] = settings_from_row(row, timezone)
+    return found
+
+
+def _slots(
+    settings: ReminderSettings, state: HomeworkState, start: datetime, end: datetime
+) -> tuple[PlannedReminder, ...]:
+    """`plan_reminders` over (start, end], shared between partners whose plan is the
+    same: it depends on the settings and only on whether something is due this week
+    and in later weeks."""
+    key = (
+        settings,
+        state.week_start,
+        state.remaining_this_week > 0,
+        state.remaining_next_weeks > 0,
+        state.active and not state.on_hold,
+        start,
+        end,
+    )
+    found = _SLOTS.get(key)
+    if found is None:
+        if len(_SLOTS) > 20_000:
+            _SLOTS.clear()
+        found = _SLOTS[key] = tuple(plan_reminders(settings, state, start, end - start))
+    return found
+
+
+def _next_slot_after(settings: ReminderSettings, after: datetime) -> datetime | None:
+    """The first instant after `after` at which a slot of these settings could fire,
+    whatever is due (homework and the daily cap only ever remove slots); None while the
+    settings are paused (changing them writes a replan request)."""
+    if settings.paused:
+        return None
+    key = (settings, after)
+    if key in _NEXT:
+        return _NEXT[key]
+    if len(_NEXT) > 20_000:
+        _NEXT.clear()
+    always = HomeworkState(
+        week_start=week_of(after, ZoneInfo(settings.timezone)).start,
+        remaining_this_week=1,
+        remaining_next_weeks=1,
+    )
+    uncapped = dataclasses.replace(settings, daily_cap=max(1, len(settings.times)))
+    found: datetime | None = None
+    for days in (2, 8):
+        slots = plan_reminders(uncapped, always, after, timedelta(days=days))
+        if slots:
+            found = slots[0].send_at
+            break
+    else:
+        found = after + timedelta(days=8)  # no slot in a week: look again then
+    _NEXT[key] = found
+    return found
+
+
+_HOMEWORK: dict[tuple[Any, ...], tuple[int, int]] = {}
+
+
+def _remaining(
+    assignment: _Running, records: list[CheckinRecord], tz: ZoneInfo, now: datetime
+) -> tuple[int, int]:
+    """(remaining this week, weekly target) from the program engine; shared between
+    partners of the same program, stage, overrides and zone with no recent check-in."""
+    key: tuple[Any, ...] | None = None
+    if not records:
+        overrides = tuple(sorted((assignment.overrides or {}).items()))
+        key = (assignment.program_version_id, assignment.stage_index, overrides, tz, now)
+        found = _HOMEWORK.get(key)
+        if found is not None:
+            return found
+    result = homework(
+        frozen_program(assignment),  # type: ignore[arg-type]
+        assignment.stage_index,
+        checkins=records,
+        tz=tz,
+        now=now,
+        overrides=assignment.overrides,
+    )
+    value = (sum(i.remaining for i in result.items), sum(i.per_week for i in result.items))
+    if key is not None:
+        if len(_HOMEWORK) > 20_000:
+            _HOMEWORK.clear()
+        _HOMEWORK[key] = value
+    return value
+
+
+def _state(
+    assignment: _Running | None, records: list[CheckinRecord], tz: ZoneInfo, now: datetime
+) -> HomeworkState:
+    """`_homework_state` for the planner's plain rows (the same rules)."""
+    week_start = week_of(now, tz).start
+    if (
+        assignment is None
+        or not is_running(assignment)  # type: ignore[arg-type]
+        or local_date(now, tz) < assignment.start_date
+    ):
+        return HomeworkState(week_start=week_start, remaining_this_week=0, active=False)
+    this_week, per_week = _remaining(assignment, records, tz, now)
+    return HomeworkState(
+        week_start=week_start,
+        remaining_this_week=this_week,
+        remaining_next_weeks=per_week,
+        active=True,
+    )
 
 
 def _plan_chunk(
-    users: list[User],
+    users: Sequence[_Partner],
     now: datetime,
-    assignments: dict[str, Assignment] | None = None,
     due_since: datetime | None = None,
     due_only: bool = False,
 ) -> int:
-    """Plan a chunk of partners with a fixed number of queries. `assignments` (couple id
-    → running assignment) may be given by a caller that holds them already. With
+    """Plan a chunk of partners with a fixed number of queries of plain rows. With
     `due_since`, pending reminders in (due_since, now] are checked as well: one the plan
     no longer has is cancelled (none is added or moved there); `due_only` does only
-    that (the dispatcher's check before a claim: nothing added, nothing else touched)."""
+    that (the dispatcher's check before a claim: nothing added, nothing else touched).
+    Records how far each partner is planned (`ReminderPlan`)."""
     user_ids = [u.id for u in users]
     if not user_ids:
         return 0
-    if assignments is None:
-        assignments = {}
-        couple_ids = {u.couple_id for u in users if u.couple_id}
-        for a in db.session.scalars(
-            select(Assignment)
-            .where(Assignment.couple_id.in_(couple_ids), Assignment.status != COMPLETED)
-            .order_by(Assignment.created_at)
-        ):
-            assignments[a.couple_id] = a
+    assignments: dict[str, _Running] = {}
+    couple_ids = {u.couple_id for u in users if u.couple_id}
+    for row in db.session.execute(
+        select(*_ASSIGNMENT)
+        .where(Assignment.couple_id.in_(couple_ids), Assignment.status != COMPLETED)
+        .order_by(Assignment.created_at)
+    ):
+        assignments[row.couple_id] = _Running(row)
     since = now - timedelta(days=8)
     records: dict[str, list[CheckinRecord]] = defaultdict(list)
     for author_id, exercise, occurred_at in db.session.execute(
@@ -231,26 +450,35 @@ def _plan_chunk(
     ):
         records[author_id].append(CheckinRecord(exercise=exercise, occurred_at=occurred_at))
     prefs = {
-        p.user_id: p
-        for p in db.session.scalars(
-            select(ReminderPreferences).where(ReminderPreferences.user_id.in_(user_ids))
+        row.user_id: row
+        for row in db.session.execute(
+            select(*_PREFS).where(ReminderPreferences.user_id.in_(user_ids))
         )
     }
     horizon_end = now + PLAN_HORIZON
-    since = due_since if due_since is not None and due_since < now else now
+    start = due_since if due_since is not None and due_since < now else now
     planned: dict[str, dict[str, Any]] = {}
+    settings_of: dict[str, ReminderSettings] = {}
+    marks: list[dict[str, Any]] = []
     # Due reminders the plan no longer has are cancelled from this local date on: the
     # current week's (the state speaks for no earlier week), any while nothing is due.
     cancel_due_from: dict[str, str] = {}
     for user in users:
         tz = ZoneInfo(user.timezone)
-        settings = settings_from_row(prefs.get(user.id), user.timezone)
-        state = _homework_state(
-            user, assignments.get(user.couple_id or ""), records[user.id], tz, now
-        )
+        settings = settings_of[user.id] = _settings(prefs.get(user.id), user.timezone)
+        state = _state(assignments.get(user.couple_id or ""), records.get(user.id, []), tz, now)
         quiet = settings.paused or not state.active
         cancel_due_from[user.id] = "" if quiet else state.week_start.isoformat()
-        for slot in plan_reminders(settings, state, since, horizon_end - since):
+        if not due_only:
+            next_slot = _next_slot_after(settings, horizon_end)
+            assignment = assignments.get(user.couple_id or "")
+            if next_slot is not None and assignment is not None and not state.active:
+                # A program that starts later: its first day's slots are due then.
+                begins = datetime.combine(assignment.start_date, time.min, tzinfo=tz)
+                if begins > now:
+                    next_slot = min(next_slot, begins.astimezone(UTC))
+            marks.append({"user_id": user.id, "planned_at": now, "next_slot_at": next_slot})
+        for slot in _slots(settings, state, start, horizon_end):
             key = f"{user.id}:{slot.key}"
             planned[key] = {
                 "id": new_id(),
@@ -282,7 +510,7 @@ def _plan_chunk(
         ).where(
             Reminder.user_id.in_(user_ids),
             Reminder.kind == "reminder",
-            Reminder.send_at > since,
+            Reminder.send_at > start,
             Reminder.send_at <= (now if due_only else horizon_end),
         )
     ):
@@ -318,17 +546,37 @@ def _plan_chunk(
         )
     if due_only:
         return 0
+    _mark_planned(marks)
     # Only keys the window does not hold yet are sent to the database (a pass that
     # plans nothing new writes nothing); the unique key still guards against races.
     added = _insert_new(
         [row for key, row in planned.items() if key not in known and row["send_at"] > now]
     )
-    return added + _insert_new(list(_measure_reminders(users, prefs, now, horizon_end).values()))
+    return added + _insert_new(
+        list(_measure_reminders(list(users), settings_of, now, horizon_end).values())
+    )
+
+
+def _mark_planned(marks: list[dict[str, Any]]) -> None:
+    """Upsert how far these partners are planned: one statement."""
+    if not marks:
+        return
+    insert: Any = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(ReminderPlan.__table__).values(marks)
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={
+                "planned_at": statement.excluded.planned_at,
+                "next_slot_at": statement.excluded.next_slot_at,
+            },
+        )
+    )
 
 
 def _measure_reminders(
-    users: list[User],
-    prefs: dict[str, ReminderPreferences],
+    users: list[_Partner],
+    settings_of: dict[str, ReminderSettings],
     now: datetime,
     horizon_end: datetime,
 ) -> dict[str, dict[str, Any]]:
@@ -338,11 +586,11 @@ def _measure_reminders(
     from server.services.measures import due_for_users, reminder_key
 
     rows: dict[str, dict[str, Any]] = {}
-    due_by_user = due_for_users(users, now)
+    due_by_user = due_for_users(users, now)  # type: ignore[arg-type]
     for user in users:
         if not due_by_user.get(user.id):
             continue
-        settings = settings_from_row(prefs.get(user.id), user.timezone)
+        settings = settings_of[user.id]
         for measure, since in due_by_user[user.id]:
             send_at = measure_reminder_at(settings, since)
             # Not yet in the window; or a slot long gone (the worker was down): a reminder
@@ -379,8 +627,9 @@ def _insert_new(rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(Reminder).on_conflict_do_nothing(index_elements=["key"])
-    result = db.session.execute(statement.returning(Reminder.id), rows)
+    table = Reminder.__table__
+    statement = insert(table).on_conflict_do_nothing(index_elements=["key"])
+    result = db.session.execute(statement.returning(table.c.id), rows)
     return len(result.all())
 
 
