@@ -35,9 +35,12 @@ import json
 import os
 import random
 import re
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -454,26 +457,149 @@ def plan(app: Any, url: str) -> dict[str, Any]:
 
 def load(url: str, extra: list[str]) -> dict[str, Any]:
     """`bench.load` against this database (this process holds the lock already)."""
-    before = set(OUT_DIR.glob("results-*.json"))
-    command = [sys.executable, "-m", "bench.load", "--database-url", url, *extra]
+    output = OUT_DIR / f"scale-load-{make_url(url).database}.json"
+    output.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "bench.load", "--database-url", url]
+    command += [*extra, "--output", str(output)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     print(done.stdout[-3000:], flush=True)
     if done.returncode != 0:
         print(done.stderr[-3000:], file=sys.stderr)
-    new = sorted(set(OUT_DIR.glob("results-*.json")) - before, key=lambda p: p.stat().st_mtime)
     return {
         "command": " ".join(command[1:]),
         "returncode": done.returncode,
         "stdout_tail": done.stdout[-4000:],
-        "results": json.loads(new[-1].read_text()) if new else None,
+        "results": json.loads(output.read_text()) if output.exists() else None,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def partner_files(app: Any, folder: Path, *, seed: int) -> tuple[Path, Path]:
+    """Tokens (homework.lua) and token<TAB>body lines (checkin.lua) for 100 partners."""
+    from server.models import ACTIVE, Assignment, User
+
+    rng = random.Random(seed)
+    with app.app_context():
+        chosen = db.session.execute(
+            select(User, Assignment)
+            .join(Assignment, Assignment.couple_id == User.couple_id)
+            .where(User.role == "client", Assignment.status == ACTIVE)
+            .order_by(User.id)
+            .limit(100)
+        ).all()
+        lines = []
+        for user, assignment in chosen:
+            token = start_session(user=user, client="bench").access_token
+            body = json.dumps(checkin_body(assignment, rng), separators=(",", ":"))[1:-1]
+            lines.append((token, body))
+        db.session.commit()
+        db.session.remove()
+    folder.mkdir(parents=True, exist_ok=True)
+    tokens, bodies = folder / "tokens.txt", folder / "checkins.txt"
+    tokens.write_text("".join(f"{t}\n" for t, _ in lines))
+    bodies.write_text("".join(f"{t}\t{b}\n" for t, b in lines))
+    return tokens, bodies
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def pool(app: Any, url: str, *, duration: int, seed: int) -> dict[str, Any]:
+    """`tandem serve --workers 2` and `tandem worker` on `url` (e.g. through PgBouncer)
+    with wrk on the homework GET and the check-in POST; counts errors in both logs.
+    TANDEM_DATABASE_PREPARED_STATEMENTS is taken from this process's environment."""
+    folder = OUT_DIR / "scale-pool"
+    tokens, bodies = partner_files(app, folder, seed=seed)
+    port = free_port()
+    env = {
+        **os.environ,
+        "TANDEM_DATABASE_URL": url,
+        "TANDEM_INSTANCE_PATH": str(DEFAULT_INSTANCE),
+        "TANDEM_RATELIMIT_ENABLED": "0",
+    }
+    tandem = str(Path(sys.executable).with_name("tandem"))
+    serve_log, worker_log = folder / "serve.log", folder / "worker.log"
+    with serve_log.open("w") as s_out, worker_log.open("w") as w_out:
+        serve = subprocess.Popen(
+            [tandem, "serve", "--workers", "2", "--port", str(port), "--no-migrate"],
+            cwd=REPO, env=env, stdout=s_out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        worker = subprocess.Popen(
+            [tandem, "worker"],
+            cwd=REPO, env=env, stdout=w_out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        results: dict[str, Any] = {}
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(150):
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):  # noqa: S310
+                        break
+                except OSError:
+                    time.sleep(0.2)
+            for name, script, data in (
+                ("homework GET", "homework.lua", tokens),
+                ("check-in POST", "checkin.lua", bodies),
+            ):
+                done = subprocess.run(
+                    ["wrk", "-t2", "-c16", f"-d{duration}s", "--timeout", "10s",
+                     "-s", str(REPO / "bench" / script), base, "--", str(data)],
+                    capture_output=True, text=True, check=False, timeout=duration + 60,
+                )  # fmt: skip
+                for line in done.stdout.splitlines():
+                    if line.startswith("BENCH_JSON "):
+                        results[name] = json.loads(line.removeprefix("BENCH_JSON "))
+                print(f"  {name}: {results.get(name)}", flush=True)
+            time.sleep(3)  # the worker's first passes (plan, replans, dispatch)
+        finally:
+            _stop(serve)
+            _stop(worker)
+    errors: dict[str, Any] = {}
+    for name, log in (("serve", serve_log), ("worker", worker_log)):
+        text_ = log.read_text(errors="replace")
+        errors[name] = {
+            "tracebacks": text_.count("Traceback"),
+            "prepared_statement_errors": len(
+                re.findall(
+                    r"prepared statement \"_pg3_\d+\" (?:does not exist|already exists)", text_
+                )
+            ),
+            "first_error": next(
+                (ln for ln in text_.splitlines() if "Error" in ln and ":" in ln), None
+            ),
+        }
+    return {
+        "url": url,
+        "prepared_statements": os.environ.get("TANDEM_DATABASE_PREPARED_STATEMENTS", "1"),
+        "wrk": results,
+        "logs": errors,
     }
 
 
 def git_head() -> str:
-    done = subprocess.run(
+    """HEAD, plus the files changed in the working tree (several people work in it)."""
+    head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    )
-    return done.stdout.strip()
+    ).stdout.strip()
+    changed = subprocess.run(
+        ["git", "status", "--short", "--untracked-files=no"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[1::2]
+    return f"{head} + uncommitted {', '.join(changed)}" if changed else head
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -483,8 +609,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--steps",
         default="sizes,requests,plan",
-        help="comma-separated: sizes, requests, plan (default: all three)",
+        help="comma-separated: sizes, requests, plan, pool (default: the first three)",
     )
+    parser.add_argument("--pool-seconds", type=int, default=5, help="wrk seconds in `pool`")
     parser.add_argument("--requests", type=int, default=300, help="requests per scenario")
     parser.add_argument("--load", action="store_true", help="also run bench.load")
     parser.add_argument(
@@ -500,8 +627,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     url = args.database_url
     database = make_url(url).database or "db"
-    app = bench_app(url, args.instance, TANDEM_RATELIMIT_ENABLED="0")
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    # This process's own statements (token minting for `pool`) never prepare: through
+    # PgBouncer they would break before the servers under test are even started.
+    own = {"TANDEM_DATABASE_PREPARED_STATEMENTS": "0"} if "pool" in steps else {}
+    app = bench_app(url, args.instance, TANDEM_RATELIMIT_ENABLED="0", **own)
     out: dict[str, Any] = {
         "database": database,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -521,13 +651,16 @@ def main(argv: list[str] | None = None) -> int:
         out["requests"] = requests(app, url, count=args.requests, seed=args.seed)
     if "plan" in steps:
         out["plan"] = plan(app, url)
+    if "pool" in steps:
+        out["pool"] = pool(app, url, duration=args.pool_seconds, seed=args.seed)
     if args.load:
         out["load_average_before_load"] = os.getloadavg()
         out["load"] = load(url, args.load_args.split())
     out["load_average_after"] = os.getloadavg()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = OUT_DIR / f"scale-{database}-{stamp}.json"
+    tag = "-".join(steps) + ("-load" if args.load else "")
+    path = OUT_DIR / f"scale-{database}-{tag}-{stamp}.json"
     path.write_text(json.dumps(out, indent=2, default=_json_default))
     print(f"written to {path.relative_to(REPO)}")
     return 0
