@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, delete, or_, select, update
 
 from notifications.delivery import RETRY, SENT, Delivery, Outcome, Target
-from notifications.planning import is_quiet
+from notifications.planning import ReminderSettings, is_quiet
 from notifications.texts import reminder_text
 from server.extensions import db
 from server.models import PENDING, SENDING, Device, Reminder, ReminderPreferences, User
@@ -33,61 +33,92 @@ class SqlOutbox:
 
     def claim(self, *, now: datetime, limit: int, worker_id: str) -> list[Delivery]:
         apply_due_replans(now=now)  # never claim a reminder a pending re-plan cancels
+        reminders = Reminder.__table__.c
         due = (
-            select(Reminder.id)
+            select(reminders.id)
             .where(
                 or_(
-                    and_(Reminder.status == PENDING, Reminder.next_attempt_at <= now),
-                    and_(Reminder.status == SENDING, Reminder.lease_until < now),
+                    and_(reminders.status == PENDING, reminders.next_attempt_at <= now),
+                    and_(reminders.status == SENDING, reminders.lease_until < now),
                 )
             )
-            .order_by(Reminder.next_attempt_at)
+            .order_by(reminders.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        claimed = db.session.execute(
-            update(Reminder)
-            .where(Reminder.id.in_(due.scalar_subquery()))
+        # Core statements on the session's connection (plain rows, no ORM entities):
+        # the claim, then one read of what the messages need. Two statements a batch.
+        connection = db.session.connection()
+        claimed = connection.execute(
+            update(Reminder.__table__)
+            .where(reminders.id.in_(due.scalar_subquery()))
             .values(
                 status=SENDING,
                 lease_until=now + LEASE,
                 claimed_by=worker_id,
-                attempts=Reminder.attempts + 1,
+                attempts=reminders.attempts + 1,
                 updated_at=now,
             )
             .returning(
-                Reminder.id,
-                Reminder.user_id,
-                Reminder.kind,
-                Reminder.send_at,
-                Reminder.attempts,
-                Reminder.payload,
+                reminders.id,
+                reminders.user_id,
+                reminders.kind,
+                reminders.send_at,
+                reminders.attempts,
+                reminders.payload,
             )
-            .execution_options(synchronize_session=False)
         ).all()
         db.session.commit()
         return self._deliveries(claimed, now)
 
-    def _deliveries(self, claimed: Iterable[Any], now: datetime) -> list[Delivery]:
-        claimed = list(claimed)
-        user_ids = {row.user_id for row in claimed}
-        users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(user_ids)))}
-        prefs = {
-            p.user_id: p
-            for p in db.session.scalars(
-                select(ReminderPreferences).where(ReminderPreferences.user_id.in_(user_ids))
+    def _deliveries(self, claimed: Sequence[Any], now: datetime) -> list[Delivery]:
+        if not claimed:
+            return []
+        users, prefs, devices = (
+            User.__table__.c,
+            ReminderPreferences.__table__.c,
+            Device.__table__.c,
+        )
+        rows = (
+            db.session.connection()
+            .execute(
+                select(
+                    users.id.label("user_id"),
+                    users.timezone,
+                    prefs.user_id.label("prefs_user_id"),
+                    prefs.times,
+                    prefs.days,
+                    prefs.quiet_start,
+                    prefs.quiet_end,
+                    prefs.paused,
+                    prefs.discreet,
+                    prefs.text_encrypted,
+                    devices.id.label("device_id"),
+                    devices.token,
+                    devices.platform,
+                )
+                .select_from(User.__table__)
+                .outerjoin(ReminderPreferences.__table__, prefs.user_id == users.id)
+                .outerjoin(Device.__table__, devices.user_id == users.id)
+                .where(users.id.in_({row.user_id for row in claimed}))
+                .order_by(devices.created_at, devices.id)
             )
-        }
+            .all()
+        )
+        settings: dict[str, ReminderSettings] = {}
         targets: dict[str, list[Target]] = defaultdict(list)
-        for device in db.session.scalars(select(Device).where(Device.user_id.in_(user_ids))):
-            targets[device.user_id].append(Target(device.id, device.token, device.platform))
+        for row in rows:
+            if row.user_id not in settings:
+                # the row has the columns settings_from_row reads (times, days, ...)
+                found = cast(ReminderPreferences, row) if row.prefs_user_id else None
+                settings[row.user_id] = settings_from_row(found, row.timezone)
+            if row.device_id is not None:
+                targets[row.user_id].append(Target(row.device_id, row.token, row.platform))
         deliveries = []
         for row in claimed:
-            user = users.get(row.user_id)
-            timezone = user.timezone if user else "UTC"
-            settings = settings_from_row(prefs.get(row.user_id), timezone)
+            own = settings.get(row.user_id) or settings_from_row(None, "UTC")
             if row.kind == "reminder":
-                title, body = reminder_text(settings)
+                title, body = reminder_text(own)
                 screen = "homework"
             else:
                 payload = row.payload or {}
@@ -104,7 +135,7 @@ class SqlOutbox:
                     body=body,
                     data={"screen": screen, "reminder_id": row.id},
                     targets=tuple(targets.get(row.user_id, ())),
-                    in_quiet_hours=row.kind != "alert" and is_quiet(settings, now),
+                    in_quiet_hours=row.kind != "alert" and is_quiet(own, now),
                 )
             )
         return deliveries
@@ -123,6 +154,8 @@ class SqlOutbox:
                 key = (outcome.status, outcome.error, None)
             groups[key].append(outcome.reminder_id)
             bad_devices.extend(outcome.invalid_device_ids)
+        reminders = Reminder.__table__.c
+        connection = db.session.connection()
         for (status, error, retry_at), ids in groups.items():
             values: dict[str, Any] = {
                 "status": status,
@@ -134,12 +167,13 @@ class SqlOutbox:
                 values["sent_at"] = now
             if retry_at is not None:
                 values["next_attempt_at"] = retry_at
-            db.session.execute(
-                update(Reminder)
-                .where(Reminder.id.in_(ids), Reminder.status == SENDING)
+            connection.execute(
+                update(Reminder.__table__)
+                .where(reminders.id.in_(ids), reminders.status == SENDING)
                 .values(**values)
-                .execution_options(synchronize_session=False)
             )
         if bad_devices:
-            db.session.execute(delete(Device).where(Device.id.in_(bad_devices)))
+            connection.execute(
+                delete(Device.__table__).where(Device.__table__.c.id.in_(bad_devices))
+            )
         db.session.commit()
