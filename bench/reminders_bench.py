@@ -103,7 +103,11 @@ class Fake:
         )
         line = read_line(self.process, "the fake FCM")
         assert line.startswith("url "), line
-        self.url = line[4:]
+        self.url, self.ca_file = line[4:].split(" ", 1)
+
+    def client_env(self, env: dict[str, str]) -> dict[str, str]:
+        """`env` plus what makes a client process trust the fake's HTTPS certificate."""
+        return {**env, "SSL_CERT_FILE": self.ca_file, "REQUESTS_CA_BUNDLE": self.ca_file}
 
     def ask(self, command: str) -> dict[str, Any]:
         assert self.process.stdin is not None
@@ -328,12 +332,15 @@ def dispatch_run(
     max_seconds: float,
     py_spy: str | None = None,
     profile_path: Path | None = None,
+    script: str = "reminders_worker.py",
 ) -> Run:
     fill_outbox(user_ids)
     fake.ask("reset")
+    env = fake.client_env(env)
+    loadavg = Path("/proc/loadavg").read_text().split()[:3]
     args = [
         sys.executable,
-        str(BENCH / "reminders_worker.py"),
+        str(BENCH / script),
         fake.url,
         "--max-seconds",
         str(max_seconds),
@@ -389,6 +396,8 @@ def dispatch_run(
     )
     detail = {
         "workers": workers,
+        "script": script,
+        "loadavg_before": loadavg,
         "knobs": " ".join(knobs) or "defaults",
         "fake": counted,
         "statuses": statuses,
@@ -738,26 +747,40 @@ PACKAGES = [  # (label, substring of a py-spy frame "func (path:line)"), leaf fi
     ("psycopg (driver, incl. waiting on PostgreSQL)", "(psycopg/"),
     ("SQLAlchemy", "(sqlalchemy/"),
     ("json", "(json/"),
+    ("h2 / hpack (HTTP/2 framing)", "(h2/"),
+    ("h2 / hpack (HTTP/2 framing)", "(hpack/"),
+    ("httpcore", "(httpcore/"),
+    ("httpx", "(httpx/"),
+    ("anyio", "(anyio/"),
+    ("ssl", "(ssl.py"),
+    ("asyncio (event loop, tasks)", "(asyncio/"),
     ("http.client", "(http/client.py"),
-    ("socket / ssl", "(socket.py"),
+    ("socket", "(socket.py"),
     ("urllib3", "(urllib3/"),
     ("requests", "(requests/"),
-    ("google.auth", "(auth/transport/"),
+    ("google.auth", "(auth/"),
     ("firebase_admin", "(firebase_admin/"),
     ("concurrent.futures (SDK thread pool)", "(concurrent/futures/"),
     ("threading (thread start/stop)", "(threading.py"),
-    ("os.path / stat (requests: netrc, CA bundle per request)", "(<frozen genericpath>"),
     ("tandem: notifications/", "(notifications/"),
     ("tandem: server/", "(server/"),
     ("logging", "(logging/"),
 ]
 INCLUSIVE = [  # (label, frame substring): share of samples with this frame anywhere
-    ("SqlOutbox.claim (claim + load users/devices/settings)", "SqlOutbox.claim "),
-    ("SqlOutbox.record (one UPDATE per outcome)", "SqlOutbox.record "),
+    ("SqlOutbox.claim (claim + read settings/devices)", "SqlOutbox.claim "),
+    ("SqlOutbox.record (one UPDATE per outcome kind)", "SqlOutbox.record "),
     ("FCMSender.build (Message objects)", "FCMSender.build "),
+    ("FCMSender.send", "FCMSender.send "),
+    ("send_each_async (SDK, all of it)", "send_each_async "),
+    ("SDK _message_data (encode Message to JSON dict)", "_message_data "),
+    ("SDK HttpxAsyncClient.request", "HttpxAsyncClient.request "),
+    ("google-auth credential flow (auth_flow)", "auth_flow "),
+    ("SDK retry transport", "_dispatch_with_retry "),
+    (
+        "httpcore HTTP/2 connection (handle_async_request)",
+        "AsyncHTTP2Connection.handle_async_request ",
+    ),
     ("send_each worker threads (one HTTP request per message)", "send_each.<locals>.send_data"),
-    ("ThreadPoolExecutor start/shutdown in send_each", "_adjust_thread_count"),
-    ("requests per-request environment lookups (netrc, proxies, CA)", "get_netrc_auth"),
     ("requests Session.request", "Session.request "),
 ]
 
@@ -814,12 +837,25 @@ def main() -> int:
     )
     parser.add_argument("--reminders", type=int, default=100_000)
     parser.add_argument("--partners", type=int, default=100_000)
-    parser.add_argument("--naive", type=int, default=10_000, help="jobs for the naive way")
+    parser.add_argument(
+        "--naive",
+        type=int,
+        default=0,
+        help="jobs for the naive way (issue 5's comparison; 10000 then; off by default)",
+    )
     parser.add_argument(
         "--naive-shared",
         type=int,
-        default=2_000,
-        help="jobs for two schedulers sharing one job store",
+        default=0,
+        help="jobs for two schedulers sharing one job store (2000 then; off by default)",
+    )
+    parser.add_argument(
+        "--single", action="store_true", help="also one dispatcher (default: two only)"
+    )
+    parser.add_argument(
+        "--no-threads",
+        action="store_true",
+        help="skip the send_each (threads, HTTP/1.1) comparison run",
     )
     parser.add_argument(
         "--knobs",
@@ -878,41 +914,51 @@ def main() -> int:
                 flush=True,
             )
 
-            configs: list[tuple[str, int, list[str], list[str]]] = [
-                ("outbox, 1 dispatcher", 1, [], user_ids),
-                ("outbox, 2 dispatchers", 2, [], user_ids),
+            floor = "reminders_floor.py"
+            configs: list[tuple[str, int, list[str], list[str], str]] = [
+                ("FLOOR: 2 processes, psycopg + httpx HTTP/2", 2, [], user_ids, floor),
+                ("outbox, 2 dispatchers", 2, [], user_ids, "reminders_worker.py"),
+                ("FLOOR again", 2, [], user_ids, floor),
             ]
+            if not args.no_threads:
+                configs.append(
+                    (
+                        "outbox, 2 dispatchers, send_each (threads, HTTP/1.1)",
+                        2,
+                        ["--sender", "threads"],
+                        user_ids,
+                        "reminders_worker.py",
+                    )
+                )
+            if args.single:
+                configs.append(("outbox, 1 dispatcher", 1, [], user_ids, "reminders_worker.py"))
             if args.knobs:
                 # on a smaller outbox (--knob-reminders), so the whole run stays bounded
                 few = user_ids[: args.knob_reminders]
                 k = f" [{len(few)}]"
+                worker = "reminders_worker.py"
                 configs += [
-                    ("outbox, 2 dispatchers" + k, 2, [], few),
-                    ("outbox, 4 dispatchers" + k, 4, [], few),
-                    ("outbox, 2 dispatchers, SDK pool 500" + k, 2, ["--pool", "500"], few),
+                    ("outbox, 2 dispatchers" + k, 2, [], few, worker),
+                    ("outbox, 4 dispatchers" + k, 4, [], few, worker),
                     (
-                        "outbox, 2 dispatchers, 100 per send_each" + k,
+                        "outbox, 2 dispatchers, 100 per call" + k,
                         2,
                         ["--max-per-call", "100"],
                         few,
-                    ),
-                    ("outbox, 2 dispatchers, no trust_env" + k, 2, ["--no-trust-env"], few),
-                    ("outbox, 2 dispatchers, batched record" + k, 2, ["--batched-record"], few),
-                    (
-                        "outbox, 2 dispatchers, pool 500 + no trust_env + batched record" + k,
-                        2,
-                        ["--pool", "500", "--no-trust-env", "--batched-record"],
-                        few,
+                        worker,
                     ),
                     (
-                        "outbox, 2 dispatchers, send_each_async (1 loop)" + k,
+                        "outbox, 2 dispatchers, batches of 1000" + k,
                         2,
-                        ["--sender", "async"],
+                        ["--batch-size", "1000"],
                         few,
+                        worker,
                     ),
                 ]
-            for name, workers, knobs, ids in configs:
-                run = dispatch_run(name, workers, ids, fake, env, knobs, args.max_seconds)
+            for name, workers, knobs, ids, script in configs:
+                run = dispatch_run(
+                    name, workers, ids, fake, env, knobs, args.max_seconds, script=script
+                )
                 dispatch.append(run)
                 print(
                     f"{name}: {run.messages} in {run.seconds:.1f} s = {run.rate:.0f}/s "
@@ -954,7 +1000,14 @@ def main() -> int:
             if count <= 0:
                 continue
             run = naive_run(
-                name, count, processes, misfire, fake, env, args.database_url, args.max_seconds
+                name,
+                count,
+                processes,
+                misfire,
+                fake,
+                fake.client_env(env),
+                args.database_url,
+                args.max_seconds,
             )
             naive.append(run)
             print(
@@ -1050,6 +1103,21 @@ def print_table(
             f"{d['cpu_schedulers']} fake {d['cpu_fake']}; scheduler warnings "
             f"{d['scheduler_warnings']}; scheduler threads died "
             f"{len(d['scheduler_threads_died'])} {d['scheduler_threads_died'][:1]}"
+        )
+    floors = [r.rate for r in dispatch if r.detail["script"] == "reminders_floor.py"]
+    tandem = [
+        r.rate
+        for r in dispatch
+        if r.detail["script"] == "reminders_worker.py"
+        and r.detail["workers"] == 2
+        and r.detail["knobs"] == "defaults"
+    ]
+    if floors and tandem:
+        mean = sum(floors) / len(floors)
+        print(
+            f"\nTandem (2 dispatchers, defaults) {tandem[0]:.0f}/s between floors "
+            f"{' and '.join(f'{f:.0f}' for f in floors)}/s: ratio {tandem[0] / mean:.2f} "
+            "of the floors' mean"
         )
     if dispatch and naive:
         best_two = max(

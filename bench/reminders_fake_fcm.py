@@ -3,7 +3,8 @@ it does not take the dispatchers' GIL. Started by bench/reminders_bench.py.
 
     python bench/reminders_fake_fcm.py
 
-Prints `url <send url>` once it listens (127.0.0.1, a free port), then reads commands
+Prints `url <send url> <CA file>` once it listens (HTTPS with ALPN h2 on 127.0.0.1, a free
+port; clients trust the CA file through SSL_CERT_FILE / REQUESTS_CA_BUNDLE), then reads commands
 on standard input, one a line, and answers each with one JSON line:
 
     count   {"requests", "accepted", "distinct", "max_per_id", "rejected"} — `distinct`
@@ -25,6 +26,7 @@ import sys
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from tests.notifications.fake_fcm import FakeFCM  # noqa: E402
 
 
-def _count(fake: FakeFCM) -> dict[str, int]:
+def _count(fake: FakeFCM) -> dict[str, Any]:
     received = fake.received
     ids: Counter[str] = Counter()
     accepted = 0
@@ -42,6 +44,8 @@ def _count(fake: FakeFCM) -> dict[str, int]:
             data = r.message.get("data") or {}
             ids[data.get("reminder_id") or data.get("job") or ""] += 1
     return {
+        "http_versions": dict(Counter(r.http_version for r in received)),
+        "connections": fake.connections,
         "requests": len(received),
         "accepted": accepted,
         "rejected": len(received) - accepted,
@@ -60,7 +64,7 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=3600.0)
     args = parser.parse_args()
 
-    fake = FakeFCM(keep_alive=True).start()
+    fake = FakeFCM().start()
     stopping = threading.Event()
 
     def stop(*_: object) -> None:
@@ -73,7 +77,7 @@ def main() -> int:
     timer = threading.Timer(args.max_seconds, stop)
     timer.daemon = True
     timer.start()
-    print(f"url {fake.url}", flush=True)
+    print(f"url {fake.url} {fake.ca_file}", flush=True)
     for line in sys.stdin:
         command = line.strip()
         if command == "count":

@@ -2,9 +2,10 @@
 firebase-admin SDK (FCMSender + fcm_endpoint_override), the loopback fake FCM.
 
     python bench/reminders_worker.py FCM_URL [--pool N] [--max-per-call N]
-        [--batch-size N] [--sender fcm|async] [--max-seconds S]
+        [--batch-size N] [--sender http2|threads] [--max-seconds S]
 
-Environment: TANDEM_DATABASE_URL, TANDEM_INSTANCE_PATH (shared keys). It sets itself
+Environment: TANDEM_DATABASE_URL, TANDEM_INSTANCE_PATH (shared keys), SSL_CERT_FILE and
+REQUESTS_CA_BUNDLE (the fake's CA, so the SDK's clients trust its HTTPS). It sets itself
 up, prints `ready`, waits for a line on standard input (the bench's "go", so every
 worker starts on the same instant), then dispatches until three claims in a row come
 back empty and prints one JSON line: wall times, what it did, where the main thread's
@@ -15,28 +16,24 @@ With no knob given it runs what `tandem worker`'s dispatch job runs
 the defaults), through thin wrappers that time the claim, send and record calls.
 Knobs (bench only, nothing in server/ or notifications/ changes):
 
-* `--pool N`  the SDK's HTTP connection pool for the fake's host (FCMSender mounts one of
-  100; `send_each` runs up to 500 requests at once, so 400 connections a call are opened
-  and thrown away)
+* `--pool N`  the SDK's requests pool for the fake's host (`--sender threads` only;
+  FCMSender mounts one of 500)
 * `--max-per-call N`, `--batch-size N`  `dispatch_until_empty` parameters
 * `--no-trust-env`  `trust_env = False` on the SDK's requests session (no netrc / proxy
   / CA-bundle file lookups on every request)
-* `--batched-record`  a SqlOutbox whose `record` updates all SENT rows of a call in one
-  statement (what fixing the one-UPDATE-per-row hot spot would give)
-* `--sender async`  an FCMSender whose `send` uses `messaging.send_each_async` on one
-  event loop kept for the whole process (httpx, no thread per message)
+* `--sender threads`  `FCMSender(http2=False)`: the SDK's `send_each` (a thread pool and an
+  HTTP/1.1 request per message), what Tandem used before issue 13; the default is
+  `FCMSender`'s own default (`send_each_async` on one HTTP/2 connection)
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import os
 import resource
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -90,40 +87,6 @@ class TimedOutbox(SqlOutbox):
             self.phases.add("record", started)
 
 
-class BatchedRecordOutbox(TimedOutbox):
-    """What a batched `SqlOutbox.record` would cost (bench only): the SENT outcomes of a
-    call in one UPDATE instead of one UPDATE each; anything else as SqlOutbox does it."""
-
-    def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
-        from sqlalchemy import update
-
-        from notifications.delivery import SENT
-        from server.extensions import db
-        from server.models import SENDING, Reminder
-
-        started = time.perf_counter()
-        try:
-            plain = [o for o in outcomes if o.status == SENT and not o.invalid_device_ids]
-            rest = [o for o in outcomes if o not in plain]
-            if plain:
-                db.session.execute(
-                    update(Reminder)
-                    .where(
-                        Reminder.id.in_([o.reminder_id for o in plain]), Reminder.status == SENDING
-                    )
-                    .values(
-                        status="sent", sent_at=now, error=None, updated_at=now, lease_until=None
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-            if rest:
-                SqlOutbox.record(self, rest, now=now)
-            else:
-                db.session.commit()
-        finally:
-            self.phases.add("record", started)
-
-
 class TimedSender:
     def __init__(self, inner: Any, phases: Phases) -> None:
         self.inner = inner
@@ -137,42 +100,23 @@ class TimedSender:
             self.phases.add("send", started)
 
 
-class AsyncLoopFCMSender(FCMSender):
-    """FCMSender sending with `send_each_async` on one long-lived event loop (a thread)."""
-
-    def __init__(self, app: firebase_admin.App, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self._loop = asyncio.new_event_loop()
-        threading.Thread(target=self._loop.run_forever, daemon=True, name="fcm-loop").start()
-
-    def send(self, messages: Sequence[Message]) -> list[SendResult]:
-        results: list[SendResult] = []
-        for start in range(0, len(messages), 500):
-            built = [self.build(m) for m in messages[start : start + 500]]
-            future = asyncio.run_coroutine_threadsafe(
-                messaging.send_each_async(built, app=self._app), self._loop
-            )
-            batch = future.result(timeout=300)
-            results.extend(self._result(r) for r in batch.responses)
-        return results
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("fcm_url")
     parser.add_argument("--pool", type=int, default=None)
     parser.add_argument("--max-per-call", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--sender", choices=("fcm", "async"), default="fcm")
+    parser.add_argument(
+        "--sender",
+        choices=("http2", "threads"),
+        default="http2",
+        help="FCMSender(http2=True): send_each_async on one HTTP/2 connection (the default); "
+        "threads: FCMSender(http2=False), send_each's thread pool over HTTP/1.1",
+    )
     parser.add_argument(
         "--no-trust-env",
         action="store_true",
         help="the SDK's requests session skips netrc/proxy/CA lookups per request",
-    )
-    parser.add_argument(
-        "--batched-record",
-        action="store_true",
-        help="record the SENT outcomes of a call in one UPDATE (bench only)",
     )
     parser.add_argument("--max-seconds", type=float, default=600.0)
     args = parser.parse_args()
@@ -192,17 +136,18 @@ def main() -> int:
         )
     if args.no_trust_env:
         messaging._get_messaging_service(firebase)._client.session.trust_env = False
-    sender: Any = AsyncLoopFCMSender(firebase) if args.sender == "async" else FCMSender(firebase)
+    sender: Any = FCMSender(firebase, http2=args.sender == "http2")
     phases = Phases()
     app = create_app()
     app.extensions["tandem.sender"] = TimedSender(sender, phases)
-    outbox = BatchedRecordOutbox(phases) if args.batched_record else TimedOutbox(phases)
+    outbox = TimedOutbox(phases)
     worker = f"bench:{os.getpid()}"
 
     print("ready", flush=True)
     if not sys.stdin.readline():
         return 1
     started = time.time()
+    at_go = resource.getrusage(resource.RUSAGE_SELF)
     deadline = time.monotonic() + args.max_seconds
     last_work = started
     total = DispatchReport()
@@ -242,8 +187,10 @@ def main() -> int:
                 "passes": passes,
                 "report": {f.name: getattr(total, f.name) for f in dataclasses.fields(total)},
                 "phases": phases.seconds,
-                "cpu": usage.ru_utime + usage.ru_stime,
+                # CPU from "go" on (start-up and imports left out)
+                "cpu": usage.ru_utime + usage.ru_stime - at_go.ru_utime - at_go.ru_stime,
                 "timed_out": time.monotonic() >= deadline,
+                "sender": args.sender,
             }
         ),
         flush=True,
