@@ -18,9 +18,10 @@ writes to `bench/out/scale-<database>-<time>.json`:
   every statement of one request, re-run on a separate connection and rolled back
   (fresh ids for INSERTs), summarised as the indexes used, sequential scans, buffers
   and time;
-- `plan`: one `plan_all` pass over every partner (the worker's plan job) timed, then a
-  second pass that finds nothing new, and `EXPLAIN (ANALYZE, BUFFERS)` of the
-  dispatcher's claim (`SqlOutbox.claim`) at the moment every planned reminder is due;
+- `plan`: one `plan_all` pass over every partner (the worker's plan job) from an empty
+  outbox (it deletes the reminders first), timed, then a second pass that finds nothing
+  new, and `EXPLAIN (ANALYZE, BUFFERS)` of the dispatcher's claim (`SqlOutbox.claim`) at
+  the moment every planned reminder is due;
 - `load` (with `--load`): `bench.load` against this database with short durations, in
   a subprocess (so it must not take the lock itself: this process holds it).
 
@@ -421,6 +422,11 @@ def plan(app: Any, url: str) -> dict[str, Any]:
             text("SELECT count(*) FROM users WHERE role = 'client' AND couple_id IS NOT NULL")
         ).scalar_one()
         out["partners"] = int(partners)
+        # From an empty outbox, so that every run measures the same first pass.
+        for table in ("reminders", "reminder_plans", "replan_requests"):
+            if db.session.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar():
+                db.session.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+        db.session.commit()
         db.session.remove()
         for attempt in ("first", "again"):
             with recording() as recorder:
@@ -638,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         "git": git_head(),
         "cores": os.cpu_count(),
         "load_average_before": os.getloadavg(),
+        "prepared_statements": os.environ.get("TANDEM_DATABASE_PREPARED_STATEMENTS", "1"),
     }
     print(f"bench.scaling on {database}, load average {os.getloadavg()}", flush=True)
     with app.app_context():
