@@ -853,9 +853,9 @@ def main() -> int:
         "--single", action="store_true", help="also one dispatcher (default: two only)"
     )
     parser.add_argument(
-        "--no-threads",
+        "--no-http2",
         action="store_true",
-        help="skip the send_each (threads, HTTP/1.1) comparison run",
+        help="skip the send_each_async (HTTP/2) comparison run",
     )
     parser.add_argument(
         "--knobs",
@@ -920,12 +920,12 @@ def main() -> int:
                 ("outbox, 2 dispatchers", 2, [], user_ids, "reminders_worker.py"),
                 ("FLOOR again", 2, [], user_ids, floor),
             ]
-            if not args.no_threads:
+            if not args.no_http2:
                 configs.append(
                     (
-                        "outbox, 2 dispatchers, send_each (threads, HTTP/1.1)",
+                        "outbox, 2 dispatchers, send_each_async (one HTTP/2 connection)",
                         2,
-                        ["--sender", "threads"],
+                        ["--sender", "http2"],
                         user_ids,
                         "reminders_worker.py",
                     )

@@ -21,9 +21,10 @@ Knobs (bench only, nothing in server/ or notifications/ changes):
 * `--max-per-call N`, `--batch-size N`  `dispatch_until_empty` parameters
 * `--no-trust-env`  `trust_env = False` on the SDK's requests session (no netrc / proxy
   / CA-bundle file lookups on every request)
-* `--sender threads`  `FCMSender(http2=False)`: the SDK's `send_each` (a thread pool and an
-  HTTP/1.1 request per message), what Tandem used before issue 13; the default is
-  `FCMSender`'s own default (`send_each_async` on one HTTP/2 connection)
+* `--sender http2|threads`  `FCMSender(http2=True)` (the SDK's `send_each_async`, every
+  message a stream of one HTTP/2 connection kept for the process) or
+  `FCMSender(http2=False)` (`send_each`: a thread pool and an HTTP/1.1 request per
+  message); without it, `FCMSender`'s own default (`send_each`)
 """
 
 from __future__ import annotations
@@ -109,9 +110,10 @@ def main() -> int:
     parser.add_argument(
         "--sender",
         choices=("http2", "threads"),
-        default="http2",
-        help="FCMSender(http2=True): send_each_async on one HTTP/2 connection (the default); "
-        "threads: FCMSender(http2=False), send_each's thread pool over HTTP/1.1",
+        default=None,
+        help="http2: FCMSender(http2=True), send_each_async on one HTTP/2 connection; "
+        "threads: FCMSender(http2=False), send_each's thread pool over HTTP/1.1; "
+        "default: FCMSender's own default (threads)",
     )
     parser.add_argument(
         "--no-trust-env",
@@ -136,7 +138,11 @@ def main() -> int:
         )
     if args.no_trust_env:
         messaging._get_messaging_service(firebase)._client.session.trust_env = False
-    sender: Any = FCMSender(firebase, http2=args.sender == "http2")
+    sender: Any = (
+        FCMSender(firebase)
+        if args.sender is None
+        else FCMSender(firebase, http2=args.sender == "http2")
+    )
     phases = Phases()
     app = create_app()
     app.extensions["tandem.sender"] = TimedSender(sender, phases)

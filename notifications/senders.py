@@ -4,10 +4,13 @@ Each implements `notifications.delivery.Sender`: `send(messages)` answers one
 `SendResult` per message, in order, and raises only when the whole call failed.
 
 * `FCMSender` — production, through `firebase-admin`, at most 500 messages per SDK
-  call: `messaging.send_each_async` on one event loop per app kept for the process's
-  life, so every message is a stream of one HTTP/2 connection that outlives the call
-  (FCM speaks HTTP/2; default), or `messaging.send_each` (`http2=False`: a thread and
-  an HTTP/1.1 request per message). It maps FCM's answers to `SendResult`:
+  call: `messaging.send_each` (default: a thread and an HTTP/1.1 request per message,
+  over a pool of 500 kept connections), or `messaging.send_each_async` (`http2=True`:
+  one event loop per app kept for the process's life, every message a stream of one
+  HTTP/2 connection that outlives the call). Measured against an HTTPS + HTTP/2 fake
+  FCM (bench/REMINDERS.md, issue 13) the SDK's async path costs a dispatcher about 25%
+  more CPU per message (httpx/httpcore/h2 in Python), so it is not the default. It
+  maps FCM's answers to `SendResult`:
 
   ============================== ================== ==============================
   FCM answer                     `error`            meaning for the dispatcher
@@ -132,12 +135,12 @@ class FCMSender:
     payload the app uses to open the right screen, high priority on Android, a sound
     on iOS, and a time-to-live of `ttl`.
 
-    With `http2=True` (the default) each call of at most 500 messages is one
-    `messaging.send_each_async` run on the app's own event loop (`_AppLoop`: made on
-    first use, kept for the process, one call at a time), so the SDK's httpx client
-    keeps its one HTTP/2 connection between calls and multiplexes the messages on
-    it. `http2=False` uses `messaging.send_each` (a thread pool and one HTTP/1.1
-    request per message), the SDK's older path.
+    By default each call of at most 500 messages is one `messaging.send_each` (a
+    thread pool and one HTTP/1.1 request per message; the faster path measured). With
+    `http2=True` it is one `messaging.send_each_async` run on the app's own event
+    loop (`_AppLoop`: made on first use, kept for the process, one call at a time), so
+    the SDK's httpx client keeps its one HTTP/2 connection between calls and
+    multiplexes the messages on it.
     """
 
     def __init__(
@@ -148,7 +151,7 @@ class FCMSender:
         android_channel_id: str | None = None,
         sdk_retry: Retry | None = SDK_RETRY,
         clock: Callable[[], float] = time.time,
-        http2: bool = True,
+        http2: bool = False,
     ) -> None:
         self._app = app
         self._ttl = ttl

@@ -132,8 +132,12 @@ def test_two_workers_deliver_each_of_10000_reminders_exactly_once(
         outputs = [w.communicate(timeout=600)[0] for w in workers]
         assert [w.returncode for w in workers] == [0, 0], outputs
         delivered = _delivered(fake)
+        versions = {r.http_version for r in fake.received}
     assert set(delivered) == wanted, outputs[0][-3000:]
     assert max(delivered.values()) == 1
+    # FCMSender's default: send_each, an HTTP/1.1 request per message on kept
+    # connections (the fake offers h2 and http/1.1, as FCM does)
+    assert versions == {"1.1"}
     # both workers took part
     assert all("sent=" in out and "claimed=0" in out for out in outputs)
     assert sum(1 for out in outputs if "sent=0" not in out.splitlines()[0]) == 2

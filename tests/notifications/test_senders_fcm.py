@@ -355,7 +355,7 @@ def test_fake_accepts_a_well_formed_request_and_checks_the_project(fake_fcm: Fak
 def test_messages_are_streams_of_one_http2_connection_kept_between_calls(
     firebase_app: firebase_admin.App, fake_fcm: FakeFCM
 ) -> None:
-    sender = FCMSender(firebase_app)  # http2=True: send_each_async on the app's loop
+    sender = FCMSender(firebase_app, http2=True)  # send_each_async on the app's loop
 
     first = sender.send([message(f"a{i}") for i in range(300)])
     second = sender.send([message(f"b{i}") for i in range(300)])
@@ -366,10 +366,10 @@ def test_messages_are_streams_of_one_http2_connection_kept_between_calls(
     assert len(fake_fcm.messages) == 600
 
 
-def test_send_each_still_speaks_http1_to_the_same_fake(
+def test_send_each_speaks_http1_to_the_same_fake_by_default(
     firebase_app: firebase_admin.App, fake_fcm: FakeFCM
 ) -> None:
-    results = FCMSender(firebase_app, http2=False).send([message(f"k{i}") for i in range(20)])
+    results = FCMSender(firebase_app).send([message(f"k{i}") for i in range(20)])
 
     assert all(r.ok for r in results)
     assert {r.http_version for r in fake_fcm.received} == {"1.1"}  # ALPN: no "h2" offered
