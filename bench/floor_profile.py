@@ -3,9 +3,9 @@
     .venv/bin/python -m bench.floor_profile homework --side tandem --requests 2000
 
 Uses the tokens and check-in bodies the last `bench.load` wrote (bench/out/tokens.txt,
-checkins.txt), rotating over them like wrk does, through the app's test client (no
-gunicorn, no wrk): what is left is the app and the database. Prints the mean wall time
-per request and cProfile's top functions (by own time and cumulative time).
+checkins.txt; `--fresh` mints new ones first), rotating over them like wrk does,
+through the app's test client (no gunicorn, no wrk): what is left is the app and the
+database. Prints the mean wall time per request and cProfile's top functions.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--fresh", action="store_true", help="mint new tokens first")
     parser.add_argument("--plain", action="store_true", help="time only, no profiler")
     args = parser.parse_args(argv)
     url = database_url(args.database_url)
@@ -45,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             catalog_path=settings.catalog_path,
         )
     client = app.test_client()
+    if args.fresh:
+        from bench.load import prepare_partners
+
+        prepare_partners(url, DEFAULT_INSTANCE, readers=400, writers=400, seed=7)
     tokens = (OUT_DIR / "tokens.txt").read_text().split()
     writers = [line.split("\t", 1) for line in (OUT_DIR / "checkins.txt").read_text().splitlines()]
 

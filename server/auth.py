@@ -35,7 +35,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app, g, has_request_context, request
 from flask_limiter.util import get_remote_address
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 
 from server.db import utcnow
 from server.errors import Forbidden, InvalidToken, Unauthorized
@@ -361,6 +361,14 @@ def _revoke_for_reuse(session: LoginSession) -> None:
     raise TokenReuse("This refresh token was already used; the login has been ended.")
 
 
+# Built once: every authenticated request runs it (only the session id changes).
+_SESSION_AND_USER = (
+    select(User, LoginSession)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(LoginSession.id == bindparam("sid"), LoginSession.revoked_at.is_(None))
+)
+
+
 def authenticate_request() -> tuple[User, str]:
     """The user and session named by the request's bearer token, or 401."""
     header = request.headers.get("Authorization", "")
@@ -374,11 +382,7 @@ def authenticate_request() -> tuple[User, str]:
     except BadSignature:
         raise InvalidToken("The access token is not valid.") from None
     session_id = payload.get("sid") if isinstance(payload, dict) else None
-    row = db.session.execute(
-        select(User, LoginSession)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
-    ).one_or_none()
+    row = db.session.execute(_SESSION_AND_USER, {"sid": session_id}).one_or_none()
     if row is None:
         raise InvalidToken("This login has ended; sign in again.", code="session_revoked")
     user, login = row
@@ -392,16 +396,23 @@ def authenticate_request() -> tuple[User, str]:
     return user, login.id
 
 
-def login_required(role: str | None = None) -> Callable[[F], F]:
+def login_required(role: str | None = None, *, read_only: bool = False) -> Callable[[F], F]:
     """Guard a view: 401 without a valid token, 403 for the wrong role.
 
     Put it above `@blp.arguments` so that callers are identified before their body is
     validated (an anonymous caller gets 401, not a list of field errors).
+
+    `read_only`: the view only reads (hot reads such as the homework). Its statements
+    then run in autocommit, without the BEGIN and COMMIT round trips of a transaction;
+    the one write such a request may make, the login's `last_used_at`, is a single
+    UPDATE of its own.
     """
 
     def decorator(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if read_only:
+                autocommit_reads()
             user, session_id = authenticate_request()
             if role is not None and user.role != role:
                 raise Forbidden(f"This is for {role}s only.", code="wrong_role")
@@ -418,6 +429,17 @@ def login_required(role: str | None = None) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def autocommit_reads() -> None:
+    """Run this request's statements in autocommit (see `login_required(read_only=True)`).
+
+    Only when the request has not used the database yet: a transaction already open
+    stays one. The pool puts the connection back in its usual isolation level when
+    the request ends."""
+    session = db.session()
+    if not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def current_user() -> User:

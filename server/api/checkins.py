@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, date, datetime
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 
 from server.api import Blueprint
@@ -65,11 +68,22 @@ class MyCheckIns(MethodView):
 
 @blp.route("/me/homework")
 class MyHomework(MethodView):
-    @login_required(CLIENT)
+    @login_required(CLIENT, read_only=True)
     @blp.response(200, HomeworkSchema)
     def get(self) -> object:
         """This week's homework for the caller: targets, own sessions done, what is due."""
-        return homework_for(partner=current_user())
+        # The service builds exactly the documented shape: written as JSON directly
+        # (dates ISO 8601, instants in UTC with `Z`, as the schema would dump them).
+        body = json.dumps(homework_for(partner=current_user()), default=_jsonable)
+        return current_app.response_class(body, mimetype="application/json")
+
+
+def _jsonable(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
 
 
 @blp.route("/couples/<couple_id>/checkins")

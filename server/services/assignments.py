@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from exercises.model import Program, without_therapist_notes
 from exercises.program import local_date
@@ -153,14 +153,18 @@ def record_change(
     return event
 
 
+# Built once (a hot read: every homework request runs it).
+_LATEST_TWO = (
+    select(Assignment)
+    .where(Assignment.couple_id == bindparam("couple"))
+    .order_by(Assignment.created_at.desc())
+    .limit(2)
+)
+
+
 def current_assignment(*, couple_id: str) -> Assignment | None:
     """The couple's running (active or paused) assignment, else the latest completed one."""
-    rows = db.session.scalars(
-        select(Assignment)
-        .where(Assignment.couple_id == couple_id)
-        .order_by(Assignment.created_at.desc())
-        .limit(2)
-    ).all()
+    rows = db.session.scalars(_LATEST_TWO, {"couple": couple_id}).all()
     running = [a for a in rows if a.status != COMPLETED]
     return running[0] if running else (rows[0] if rows else None)
 

@@ -11,12 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from exercises.forms import flags_from_answers, partner_hidden_keys, validate_answers
 from exercises.model import Exercise
 from exercises.program import local_date
 from server.crypto import cipher
-from server.db import add_unique, is_id, utcnow
+from server.db import is_id, utcnow
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import COMPLETED, FLAGS, Alert, Assignment, CheckIn, Couple, User
@@ -219,7 +221,7 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
         body_hash=body_hash(body, flags),
     )
     # Two identical requests racing: the primary key lets exactly one in.
-    if not add_unique(db.session, checkin):
+    if not _insert_new(checkin):
         existing = db.session.get(CheckIn, body["id"], populate_existing=True)
         if existing is None:
             raise Conflict("This check-in is being recorded; try again.", code="checkin_busy")
@@ -232,6 +234,26 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
 
         request_replan([author.id])
     return checkin, True, flags
+
+
+def _insert_new(checkin: CheckIn) -> bool:
+    """INSERT the check-in unless its id exists (one statement, no savepoint): False
+    when a twin got there first. On PostgreSQL a twin still in flight is waited for;
+    once it has committed, its row is visible to the caller's next statement."""
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = {column.key: getattr(checkin, column.key) for column in _CHECKIN_COLUMNS}
+    inserted = db.session.execute(
+        insert(_CHECKINS)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(_CHECKINS.c.id)
+    ).first()
+    return inserted is not None
+
+
+_CHECKINS = CheckIn.__table__
+_CHECKIN_COLUMNS = tuple(_CHECKINS.columns)
 
 
 def _replay(existing: CheckIn, author: User, body: dict[str, Any]) -> CheckIn:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from exercises.model import DECLINED_KEY
 from exercises.program import CheckinRecord, homework, local_date, week_of, week_window_utc
@@ -23,6 +23,14 @@ from server.services.assignments import (
 from server.services.measures import due_measures
 
 PAUSED_MESSAGE = "Paused by your therapist."
+
+# The partner's own check-ins of their week (built once: the homework is a hot read).
+_WEEK_CHECKINS = select(CheckIn.exercise, CheckIn.occurred_at, CheckIn.answers).where(
+    CheckIn.author_id == bindparam("author"),
+    CheckIn.assignment_id == bindparam("assignment"),
+    CheckIn.occurred_at >= bindparam("start", type_=CheckIn.occurred_at.type),
+    CheckIn.occurred_at < bindparam("end", type_=CheckIn.occurred_at.type),
+)
 
 
 def homework_for(*, partner: User) -> dict[str, Any]:
@@ -68,12 +76,8 @@ def _exercises_for(partner: User, now: datetime) -> dict[str, Any]:
     held = not is_running(assignment)
     start, end = week_window_utc(week, tz)
     rows = db.session.execute(
-        select(CheckIn.exercise, CheckIn.occurred_at, CheckIn.answers).where(
-            CheckIn.author_id == partner.id,
-            CheckIn.assignment_id == assignment.id,
-            CheckIn.occurred_at >= start,
-            CheckIn.occurred_at < end,
-        )
+        _WEEK_CHECKINS,
+        {"author": partner.id, "assignment": assignment.id, "start": start, "end": end},
     )
     # The partner's own check-ins: a session they recorded as declined is not "done".
     records = [

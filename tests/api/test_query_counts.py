@@ -19,11 +19,12 @@ gets heavier even when it stays constant:
 
 | endpoint                           | statements                                       |
 |------------------------------------|--------------------------------------------------|
-| GET  /api/v1/me/homework           | 3: session+user, assignment, own check-ins       |
-| POST /api/v1/checkins              | 10: session+user, id lookup, assignment,         |
-|                                    |    SAVEPOINT, INSERT, RELEASE, then re-planning  |
-|                                    |    the author's reminders: recent check-ins,     |
-|                                    |    settings, pending reminders, INSERT reminders |
+| GET  /api/v1/me/homework           | 4: session+user, assignment, own check-ins,      |
+|                                    |    questionnaires due (in autocommit: no BEGIN   |
+|                                    |    or COMMIT round trip, tested below)           |
+| POST /api/v1/checkins              | 5: session+user, id lookup, assignment,          |
+|                                    |    INSERT … ON CONFLICT DO NOTHING (no           |
+|                                    |    savepoint), INSERT of the replan request      |
 | GET  /api/v1/couples               | 8: session+user, count, page, partners, invites, |
 |                                    |    assignments, recent check-ins, open alerts    |
 | GET  /api/v1/couples/{id}/progress | 7: session+user, couple, partners, invites,      |
@@ -207,8 +208,8 @@ def _couple_checkins(api: Api, w: World) -> Prepared:
 
 # name → (prepare, expected status, budget: at most this many statements)
 ENDPOINTS: dict[str, tuple[Callable[[Api, World], Prepared], int, int]] = {
-    "GET /me/homework": (_homework, 200, 5),  # + the questionnaires due (measures_due)
-    "POST /checkins": (_post_checkin, 201, 12),
+    "GET /me/homework": (_homework, 200, 4),
+    "POST /checkins": (_post_checkin, 201, 5),
     "GET /couples": (_couples, 200, 10),
     "GET /couples/{id}/progress": (_progress, 200, 9),
     "GET /couples/{id}/checkins": (_couple_checkins, 200, 9),
@@ -236,3 +237,37 @@ def test_statements_per_request_do_not_grow_with_the_data(app: Flask, api: Api, 
     detail = "\nsmall:\n  " + "\n  ".join(in_small) + "\nlarge:\n  " + "\n  ".join(in_large)
     assert len(in_large) == len(in_small), f"{name}: {len(in_small)} → {len(in_large)}{detail}"
     assert len(in_small) <= budget, f"{name}: {len(in_small)} statements > {budget}{detail}"
+
+
+def _autocommit(dbapi_connection: Any) -> bool:
+    """psycopg says `autocommit`; sqlite3 has no transaction when `isolation_level` is None."""
+    if hasattr(dbapi_connection, "autocommit") and not hasattr(dbapi_connection, "in_transaction"):
+        return bool(dbapi_connection.autocommit)
+    return dbapi_connection.isolation_level is None  # type: ignore[no-any-return]
+
+
+def test_the_homework_reads_in_autocommit_and_writes_stay_transactions(
+    app: Flask, api: Api
+) -> None:
+    """The homework GET sends its statements in autocommit (no BEGIN/COMMIT round
+    trips); the connection goes back to the pool transactional, so the check-in POST
+    that follows on it still writes in one transaction."""
+    w = _small_world(api)
+    modes: list[tuple[str, bool]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        modes.append((statement.split()[0], _autocommit(conn.connection.dbapi_connection)))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for _ in range(2):
+            assert _homework(api, w)().status_code == 200
+            homework, modes[:] = list(modes), []
+            assert _post_checkin(api, w)().status_code == 201
+            checkin, modes[:] = list(modes), []
+            assert homework and all(auto for _, auto in homework), homework
+            assert checkin and not any(auto for _, auto in checkin), checkin
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
