@@ -6,7 +6,7 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
-from flask import current_app
+from flask import Response, current_app
 from flask.views import MethodView
 
 from server.api import Blueprint
@@ -34,7 +34,8 @@ def create_checkin(body: dict[str, Any]) -> object:
     view = checkins.checkin_view(checkin, author)
     if flags:
         view["safety"] = checkins.CRISIS_GUIDANCE
-    return view, 201 if created else 200
+    # The author's view is the documented shape already: written as JSON directly.
+    return _json_response(view), 201 if created else 200
 
 
 @blp.route("/checkins/<checkin_id>")
@@ -74,8 +75,14 @@ class MyHomework(MethodView):
         """This week's homework for the caller: targets, own sessions done, what is due."""
         # The service builds exactly the documented shape: written as JSON directly
         # (dates ISO 8601, instants in UTC with `Z`, as the schema would dump them).
-        body = json.dumps(homework_for(partner=current_user()), default=_jsonable)
-        return current_app.response_class(body, mimetype="application/json")
+        return _json_response(homework_for(partner=current_user()))
+
+
+def _json_response(body: dict[str, Any]) -> Response:
+    """`body` as JSON, written as the response schemas would dump it (dates ISO 8601,
+    instants in UTC with `Z`), without a schema pass over what the service built."""
+    text = json.dumps(body, default=_jsonable)
+    return current_app.response_class(text, mimetype="application/json")  # type: ignore[no-any-return]
 
 
 def _jsonable(value: object) -> str:
