@@ -40,7 +40,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from server.db import utcnow
 from server.errors import Forbidden, InvalidToken, Unauthorized
 from server.extensions import db
-from server.models import Device, LoginSession, RefreshToken, User
+from server.models import Assignment, Device, LoginSession, RefreshToken, User
 from server.models.user import CLIENT_LABEL_MAX, LOGIN_IDLE, LOGIN_MAX_AGE
 
 log = logging.getLogger(__name__)
@@ -369,7 +369,21 @@ _SESSION_AND_USER = (
 )
 
 
-def authenticate_request() -> tuple[User, str]:
+@functools.cache
+def _session_user_and_assignment() -> Any:
+    """The same, with the caller's couple's current assignment (`current_assignment`'s
+    rule) in the same statement: one round trip less for the partner's hot reads."""
+    from server.services.assignments import current_assignment_id
+
+    return (
+        select(User, LoginSession, Assignment)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .outerjoin(Assignment, Assignment.id == current_assignment_id(User.couple_id))
+        .where(LoginSession.id == bindparam("sid"), LoginSession.revoked_at.is_(None))
+    )
+
+
+def authenticate_request(*, with_assignment: bool = False) -> tuple[User, str]:
     """The user and session named by the request's bearer token, or 401."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -382,10 +396,13 @@ def authenticate_request() -> tuple[User, str]:
     except BadSignature:
         raise InvalidToken("The access token is not valid.") from None
     session_id = payload.get("sid") if isinstance(payload, dict) else None
-    row = db.session.execute(_SESSION_AND_USER, {"sid": session_id}).one_or_none()
+    statement = _session_user_and_assignment() if with_assignment else _SESSION_AND_USER
+    row = db.session.execute(statement, {"sid": session_id}).one_or_none()
     if row is None:
         raise InvalidToken("This login has ended; sign in again.", code="session_revoked")
-    user, login = row
+    user, login = row[0], row[1]
+    if with_assignment:
+        g.current_assignment = row[2]
     now = utcnow()
     if login.expires_at <= now:
         raise InvalidToken("This login has expired; sign in again.", code="session_expired")
@@ -396,7 +413,9 @@ def authenticate_request() -> tuple[User, str]:
     return user, login.id
 
 
-def login_required(role: str | None = None, *, read_only: bool = False) -> Callable[[F], F]:
+def login_required(
+    role: str | None = None, *, read_only: bool = False, with_assignment: bool = False
+) -> Callable[[F], F]:
     """Guard a view: 401 without a valid token, 403 for the wrong role.
 
     Put it above `@blp.arguments` so that callers are identified before their body is
@@ -406,6 +425,9 @@ def login_required(role: str | None = None, *, read_only: bool = False) -> Calla
     then run in autocommit, without the BEGIN and COMMIT round trips of a transaction;
     the one write such a request may make, the login's `last_used_at`, is a single
     UPDATE of its own.
+
+    `with_assignment`: the caller's couple's current assignment is read in the same
+    statement as the session (`current_assignment()` answers it without a query).
     """
 
     def decorator(func: F) -> F:
@@ -413,7 +435,7 @@ def login_required(role: str | None = None, *, read_only: bool = False) -> Calla
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if read_only:
                 autocommit_reads()
-            user, session_id = authenticate_request()
+            user, session_id = authenticate_request(with_assignment=with_assignment)
             if role is not None and user.role != role:
                 raise Forbidden(f"This is for {role}s only.", code="wrong_role")
             g.user = user

@@ -69,7 +69,7 @@ class MyCheckIns(MethodView):
 
 @blp.route("/me/homework")
 class MyHomework(MethodView):
-    @login_required(CLIENT, read_only=True)
+    @login_required(CLIENT, read_only=True, with_assignment=True)
     @blp.response(200, HomeworkSchema)
     def get(self) -> object:
         """This week's homework for the caller: targets, own sessions done, what is due."""

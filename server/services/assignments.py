@@ -9,7 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask import g, has_request_context
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import aliased
 
 from exercises.model import Program, without_therapist_notes
 from exercises.program import local_date
@@ -153,20 +155,35 @@ def record_change(
     return event
 
 
-# Built once (a hot read: every homework request runs it).
-_LATEST_TWO = (
-    select(Assignment)
-    .where(Assignment.couple_id == bindparam("couple"))
-    .order_by(Assignment.created_at.desc())
-    .limit(2)
-)
+def current_assignment_id(couple_id: Any) -> Any:
+    """The id of the couple's current assignment, as a scalar subquery (`couple_id` may
+    be a column: `server.auth` reads it in the same statement as the session): the
+    running (active or paused) one, else the latest completed one. At most one runs
+    at a time (`assign_program`), and it is the newest."""
+    candidate = aliased(Assignment)  # the outer statement may read `assignments` too
+    return (
+        select(candidate.id)
+        .where(candidate.couple_id == couple_id)
+        .order_by(candidate.status == COMPLETED, candidate.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# Built once (a hot read).
+_CURRENT = select(Assignment).where(Assignment.id == current_assignment_id(bindparam("couple")))
 
 
 def current_assignment(*, couple_id: str) -> Assignment | None:
-    """The couple's running (active or paused) assignment, else the latest completed one."""
-    rows = db.session.scalars(_LATEST_TWO, {"couple": couple_id}).all()
-    running = [a for a in rows if a.status != COMPLETED]
-    return running[0] if running else (rows[0] if rows else None)
+    """The couple's running (active or paused) assignment, else the latest completed one.
+
+    Inside a request authenticated `with_assignment` (server.auth) for this couple, the
+    one read with the session."""
+    if has_request_context() and "current_assignment" in g:
+        caller = g.get("user")
+        if caller is not None and caller.couple_id == couple_id:
+            return g.current_assignment  # type: ignore[no-any-return]
+    return db.session.scalars(_CURRENT, {"couple": couple_id}).first()
 
 
 def assign_program(

@@ -19,9 +19,9 @@ gets heavier even when it stays constant:
 
 | endpoint                           | statements                                       |
 |------------------------------------|--------------------------------------------------|
-| GET  /api/v1/me/homework           | 4: session+user, assignment, own check-ins,      |
-|                                    |    questionnaires due (in autocommit: no BEGIN   |
-|                                    |    or COMMIT round trip, tested below)           |
+| GET  /api/v1/me/homework           | 3: session+user+current assignment, own          |
+|                                    |    check-ins, questionnaires due (autocommit: no |
+|                                    |    BEGIN or COMMIT round trip, tested below)     |
 | POST /api/v1/checkins              | 5: session+user, id lookup, assignment,          |
 |                                    |    INSERT … ON CONFLICT DO NOTHING (no           |
 |                                    |    savepoint), INSERT of the replan request      |
@@ -208,7 +208,7 @@ def _couple_checkins(api: Api, w: World) -> Prepared:
 
 # name → (prepare, expected status, budget: at most this many statements)
 ENDPOINTS: dict[str, tuple[Callable[[Api, World], Prepared], int, int]] = {
-    "GET /me/homework": (_homework, 200, 4),
+    "GET /me/homework": (_homework, 200, 3),
     "POST /checkins": (_post_checkin, 201, 5),
     "GET /couples": (_couples, 200, 10),
     "GET /couples/{id}/progress": (_progress, 200, 9),
