@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.floor_profile homework --side tandem --requests 2000
 
-Uses the tokens and check-in bodies the last `bench.load` wrote (bench/out/tokens.txt,
-checkins.txt; `--fresh` mints new ones first), rotating over them like wrk does,
+Uses the tokens and check-in bodies in bench/out/profile/ (`--fresh` mints them first:
+access tokens live 15 minutes), rotating over them like wrk does,
 through the app's test client (no gunicorn, no wrk): what is left is the app and the
 database. Prints the mean wall time per request and cProfile's top functions.
 """
@@ -22,6 +22,8 @@ from typing import Any
 
 from bench.common import DEFAULT_INSTANCE, OUT_DIR, bench_app, database_url
 from bench.floor_app import create_floor
+
+FILES = OUT_DIR / "profile"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh:
         from bench.load import prepare_partners
 
-        prepare_partners(url, DEFAULT_INSTANCE, readers=400, writers=400, seed=7)
-    tokens = (OUT_DIR / "tokens.txt").read_text().split()
-    writers = [line.split("\t", 1) for line in (OUT_DIR / "checkins.txt").read_text().splitlines()]
+        prepare_partners(url, DEFAULT_INSTANCE, readers=400, writers=400, seed=7, out_dir=FILES)
+    tokens = (FILES / "tokens.txt").read_text().split()
+    writers = [line.split("\t", 1) for line in (FILES / "checkins.txt").read_text().splitlines()]
 
     def one(n: int) -> Any:
         if args.path == "homework":

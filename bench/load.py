@@ -146,7 +146,7 @@ def wait_ready(url: str, name: str, timeout: float = 60.0) -> None:
 
 
 def prepare_partners(
-    url: str, instance: Path, *, readers: int, writers: int, seed: int
+    url: str, instance: Path, *, readers: int, writers: int, seed: int, out_dir: Path = OUT_DIR
 ) -> tuple[Path, Path, str]:
     """Choose partners with a running assignment, mint their tokens and write the files
     the Lua scripts read; returns (tokens file, check-ins file, one email)."""
@@ -174,9 +174,9 @@ def prepare_partners(
                 bodies.append(f"{token}\t{_body_rest(assignment, rng)}")
         email = next((u.email for u, _ in chosen if u.email_verified_at is not None), "")
         db.session.commit()
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    tokens_file = OUT_DIR / "tokens.txt"
-    checkins_file = OUT_DIR / "checkins.txt"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokens_file = out_dir / "tokens.txt"
+    checkins_file = out_dir / "checkins.txt"
     tokens_file.write_text("\n".join(tokens) + "\n")
     checkins_file.write_text("\n".join(bodies) + "\n")
     return tokens_file, checkins_file, email
@@ -383,8 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     if busy > 1.0:
         print(f"note: the machine is busy (load average {busy:.1f}); wrk, both servers and "
               "PostgreSQL share its cores, so expect lower and noisier figures")  # fmt: skip
+    # Each run its own files: runs against other data sets may be starting meanwhile.
     tokens_file, checkins_file, email = prepare_partners(
-        url, args.instance, readers=args.partners, writers=args.writers, seed=args.seed
+        url,
+        args.instance,
+        readers=args.partners,
+        writers=args.writers,
+        seed=args.seed,
+        out_dir=OUT_DIR / f"partners-{os.getpid()}",
     )
     print(f"{tokens_file.read_text().count(chr(10))} partners read, "
           f"{checkins_file.read_text().count(chr(10))} write")  # fmt: skip
