@@ -422,6 +422,9 @@ def _close_app_loop(app: firebase_admin.App) -> None:
         return
     with found.lock:
         found.loop.run_until_complete(service._async_client.aclose())
+        # one more turn of the loop: the transports' connection_lost callbacks run
+        found.loop.run_until_complete(asyncio.sleep(0))
+        found.loop.run_until_complete(found.loop.shutdown_asyncgens())
         found.loop.close()
 
 

@@ -47,7 +47,9 @@ class SqlOutbox:
             .with_for_update(skip_locked=True)
         )
         # Core statements on the session's connection (plain rows, no ORM entities):
-        # the claim, then one read of what the messages need. Two statements a batch.
+        # the claim, then one read of what the messages need, then one commit: two
+        # statements a batch, and no transaction stays open while the batch is sent
+        # (under PgBouncer's transaction mode none holds a server connection then).
         connection = db.session.connection()
         claimed = connection.execute(
             update(Reminder.__table__)
@@ -68,8 +70,9 @@ class SqlOutbox:
                 reminders.payload,
             )
         ).all()
+        deliveries = self._deliveries(claimed, now)
         db.session.commit()
-        return self._deliveries(claimed, now)
+        return deliveries
 
     def _deliveries(self, claimed: Sequence[Any], now: datetime) -> list[Delivery]:
         if not claimed:

@@ -516,6 +516,11 @@ class FakeFCM:
                 sockets=Sockets([listener], [], []),
                 shutdown_trigger=self._stopping.wait,
             )
+            # Let the loop see every connection closed (stop() shuts them down) before
+            # it ends, so no transport is left for the garbage collector.
+            deadline = asyncio.get_running_loop().time() + 5
+            while listener.open_connections() and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)
 
         def run() -> None:
             try:
@@ -539,12 +544,14 @@ class FakeFCM:
             return
         with contextlib.suppress(RuntimeError):  # the loop already ended
             loop.call_soon_threadsafe(stopping.set)
-        thread.join(0.5)  # graceful: HTTP/2 GOAWAY, idle connections closed
+        thread.join(0.2)  # graceful: HTTP/2 GOAWAY, idle connections closed
         # A client that no longer reads (an idle pool, an event loop not running) never
         # finishes the TLS close: end its connections the hard way, as FCM would.
         if self._listener is not None:
             self._listener.shutdown_connections()
         thread.join(10)
+        if self._listener is not None:  # the loop has ended: close what it left open
+            self._listener.close_connections()
         self._thread = self._loop = self._stopping = None
 
     def __enter__(self) -> FakeFCM:
@@ -749,6 +756,17 @@ class _Listener(socket.socket):
         for connection in connections:
             with contextlib.suppress(OSError):  # already closed
                 connection.shutdown(socket.SHUT_RDWR)
+
+    def open_connections(self) -> int:
+        with self._accepted_lock:
+            return sum(connection.fileno() != -1 for connection in self._accepted)
+
+    def close_connections(self) -> None:
+        with self._accepted_lock:
+            connections = list(self._accepted)
+            self._accepted.clear()
+        for connection in connections:
+            connection.close()  # idempotent
 
 
 def _target_of(body: Any) -> str | None:
