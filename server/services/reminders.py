@@ -5,15 +5,15 @@ partners, whatever their number."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import String, any_, bindparam, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -214,11 +214,19 @@ _PREFS = (
 )
 
 
+def _in(column: Any, values: Iterable[str]) -> Any:
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter, so the driver
+    neither renders nor parses a thousand placeholders per statement."""
+    if db.engine.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(list(values))
+
+
 def _partners(user_ids: Sequence[str]) -> list[_Partner]:
     return [
         _Partner(*row)
         for row in db.session.execute(
-            select(*_PARTNER).where(User.id.in_(user_ids), User.role == CLIENT)
+            select(*_PARTNER).where(_in(User.id, user_ids), User.role == CLIENT)
         )
     ]
 
@@ -290,7 +298,6 @@ def plan_all(*, now: datetime) -> int:
 
 _SETTINGS: dict[tuple[Any, ...], ReminderSettings] = {}
 _SLOTS: dict[tuple[Any, ...], tuple[PlannedReminder, ...]] = {}
-_NEXT: dict[tuple[Any, ...], datetime | None] = {}
 
 
 def _settings(row: Any, timezone: str) -> ReminderSettings:
@@ -340,31 +347,22 @@ def _slots(
 
 
 def _next_slot_after(settings: ReminderSettings, after: datetime) -> datetime | None:
-    """The first instant after `after` at which a slot of these settings could fire,
-    whatever is due (homework and the daily cap only ever remove slots); None while the
+    """An instant no later than the first slot of these settings after `after`, whatever
+    is due (homework, the days, quiet hours and the daily cap only ever remove slots):
+    the first of their times after `after` on the local day before, of or after it (a
+    slot's instant is computed as the planner does, DST gaps included). None while the
     settings are paused (changing them writes a replan request)."""
     if settings.paused:
         return None
-    key = (settings, after)
-    if key in _NEXT:
-        return _NEXT[key]
-    if len(_NEXT) > 20_000:
-        _NEXT.clear()
-    always = HomeworkState(
-        week_start=week_of(after, ZoneInfo(settings.timezone)).start,
-        remaining_this_week=1,
-        remaining_next_weeks=1,
-    )
-    uncapped = dataclasses.replace(settings, daily_cap=max(1, len(settings.times)))
+    zone = ZoneInfo(settings.timezone)
+    day = after.astimezone(zone).date()
     found: datetime | None = None
-    for days in (2, 8):
-        slots = plan_reminders(uncapped, always, after, timedelta(days=days))
-        if slots:
-            found = slots[0].send_at
-            break
-    else:
-        found = after + timedelta(days=8)  # no slot in a week: look again then
-    _NEXT[key] = found
+    for offset in (-1, 0, 1):
+        for local_time in settings.times:
+            at = datetime.combine(day + timedelta(days=offset), local_time, tzinfo=zone)
+            at = at.astimezone(UTC)
+            if at > after and (found is None or at < found):
+                found = at
     return found
 
 
@@ -437,7 +435,7 @@ def _plan_chunk(
     couple_ids = {u.couple_id for u in users if u.couple_id}
     for row in db.session.execute(
         select(*_ASSIGNMENT)
-        .where(Assignment.couple_id.in_(couple_ids), Assignment.status != COMPLETED)
+        .where(_in(Assignment.couple_id, couple_ids), Assignment.status != COMPLETED)
         .order_by(Assignment.created_at)
     ):
         assignments[row.couple_id] = _Running(row)
@@ -445,14 +443,14 @@ def _plan_chunk(
     records: dict[str, list[CheckinRecord]] = defaultdict(list)
     for author_id, exercise, occurred_at in db.session.execute(
         select(CheckIn.author_id, CheckIn.exercise, CheckIn.occurred_at).where(
-            CheckIn.author_id.in_(user_ids), CheckIn.occurred_at >= since
+            _in(CheckIn.author_id, user_ids), CheckIn.occurred_at >= since
         )
     ):
         records[author_id].append(CheckinRecord(exercise=exercise, occurred_at=occurred_at))
     prefs = {
         row.user_id: row
         for row in db.session.execute(
-            select(*_PREFS).where(ReminderPreferences.user_id.in_(user_ids))
+            select(*_PREFS).where(_in(ReminderPreferences.user_id, user_ids))
         )
     }
     horizon_end = now + PLAN_HORIZON
@@ -508,7 +506,7 @@ def _plan_chunk(
             Reminder.send_at,
             Reminder.local_date,
         ).where(
-            Reminder.user_id.in_(user_ids),
+            _in(Reminder.user_id, user_ids),
             Reminder.kind == "reminder",
             Reminder.send_at > start,
             Reminder.send_at <= (now if due_only else horizon_end),
@@ -549,17 +547,37 @@ def _plan_chunk(
     _mark_planned(marks)
     # Only keys the window does not hold yet are sent to the database (a pass that
     # plans nothing new writes nothing); the unique key still guards against races.
-    added = _insert_new(
-        [row for key, row in planned.items() if key not in known and row["send_at"] > now]
+    added = _insert_slots(
+        [row for key, row in planned.items() if key not in known and row["send_at"] > now], now
     )
     return added + _insert_new(
         list(_measure_reminders(list(users), settings_of, now, horizon_end).values())
     )
 
 
+_MARK_PLANNED = text(
+    "INSERT INTO reminder_plans (user_id, planned_at, next_slot_at)"
+    " SELECT u, :now, n FROM unnest(CAST(:users AS varchar[]), CAST(:nexts AS timestamptz[]))"
+    " AS x(u, n)"
+    " ON CONFLICT (user_id) DO UPDATE"
+    " SET planned_at = excluded.planned_at, next_slot_at = excluded.next_slot_at"
+)
+
+
 def _mark_planned(marks: list[dict[str, Any]]) -> None:
-    """Upsert how far these partners are planned: one statement."""
+    """Upsert how far these partners are planned (all at the same `planned_at`): one
+    statement (on PostgreSQL of two arrays, as `_insert_slots`)."""
     if not marks:
+        return
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(
+            _MARK_PLANNED,
+            {
+                "now": marks[0]["planned_at"],
+                "users": [m["user_id"] for m in marks],
+                "nexts": [m["next_slot_at"] for m in marks],
+            },
+        )
         return
     insert: Any = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     statement = insert(ReminderPlan.__table__).values(marks)
@@ -619,6 +637,38 @@ def _measure_reminders(
                 },
             }
     return rows
+
+
+_INSERT_SLOTS = text(
+    "INSERT INTO reminders (id, user_id, key, kind, send_at, next_attempt_at, local_date,"
+    " local_time, status, attempts, created_at, updated_at)"
+    " SELECT i, u, k, 'reminder', s, s, d, t, 'pending', 0, :now, :now"
+    " FROM unnest(CAST(:ids AS varchar[]), CAST(:users AS varchar[]), CAST(:keys AS varchar[]),"
+    " CAST(:sends AS timestamptz[]), CAST(:dates AS varchar[]), CAST(:times AS varchar[]))"
+    " AS x(i, u, k, s, d, t)"
+    " ON CONFLICT (key) DO NOTHING"
+)
+
+
+def _insert_slots(rows: list[dict[str, Any]], now: datetime) -> int:
+    """`_insert_new` for planned homework slots. On PostgreSQL one statement of six
+    arrays (a multi-row VALUES of 12,000 parameters costs the driver more to parse than
+    the database to run)."""
+    if not rows or db.engine.dialect.name != "postgresql":
+        return _insert_new(rows)
+    result = db.session.execute(
+        _INSERT_SLOTS,
+        {
+            "now": now,
+            "ids": [r["id"] for r in rows],
+            "users": [r["user_id"] for r in rows],
+            "keys": [r["key"] for r in rows],
+            "sends": [r["send_at"] for r in rows],
+            "dates": [r["local_date"] for r in rows],
+            "times": [r["local_time"] for r in rows],
+        },
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _insert_new(rows: list[dict[str, Any]]) -> int:
