@@ -17,6 +17,7 @@ answered. The therapist decides, with the alert in hand, whether to pause the pr
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from datetime import datetime
@@ -24,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from exercises.measures import (
     EVERY_WEEKS,
@@ -174,31 +175,47 @@ def _due_since(
     )
 
 
+@functools.cache
+def _due_statement() -> Any:
+    """The partner's schedules (just the columns the rule needs) with their latest
+    response each; built once, as the homework's hot statements are."""
+    latest = (
+        select(func.max(MeasureResponse.completed_at))
+        .where(
+            MeasureResponse.author_id == bindparam("partner"),
+            MeasureResponse.measure == MeasureSchedule.measure,
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(
+            MeasureSchedule.measure, MeasureSchedule.every_weeks, MeasureSchedule.started_at, latest
+        )
+        .where(MeasureSchedule.couple_id == bindparam("couple"))
+        .order_by(MeasureSchedule.measure)
+    )
+
+
 def due_measures(*, partner: User, now: datetime | None = None) -> list[dict[str, Any]]:
     """The partner's own due questionnaires: `{measure, title, due_since}` (never
     whether it is overdue: that is for the therapist). One statement."""
     if partner.is_therapist or partner.couple_id is None:
         return []
     now = now or utcnow()
-    latest = (
-        select(func.max(MeasureResponse.completed_at))
-        .where(
-            MeasureResponse.author_id == partner.id,
-            MeasureResponse.measure == MeasureSchedule.measure,
-        )
-        .scalar_subquery()
-    )
-    rows = db.session.execute(
-        select(MeasureSchedule, latest)
-        .where(MeasureSchedule.couple_id == partner.couple_id)
-        .order_by(MeasureSchedule.measure)
-    )
+    parameters = {"partner": partner.id, "couple": partner.couple_id}
+    rows = db.session.execute(_due_statement(), parameters)
     due = []
-    for schedule, last in rows:
-        measure = _measure(schedule.measure)
+    for slug, every_weeks, started_at, last in rows:
+        measure = _measure(slug)
         if measure is None:
             continue
-        since = _due_since(schedule, partner, [last] if last else [], now)
+        since = due_since(
+            started_at=started_at,
+            every_weeks=every_weeks,
+            tz=ZoneInfo(partner.timezone),
+            now=now,
+            answered=[last] if last else [],
+        )
         if since is not None:
             due.append({"measure": measure.slug, "title": measure.title, "due_since": since})
     return due
