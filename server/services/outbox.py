@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, select, update
 
 from notifications.delivery import RETRY, SENT, Delivery, Outcome, Target
 from notifications.planning import ReminderSettings, is_quiet
@@ -24,7 +24,7 @@ LEASE = timedelta(minutes=5)
 class SqlOutbox:
     """The `reminders` table as the dispatcher's outbox.
 
-    Claiming is one atomic statement: on PostgreSQL `UPDATE … WHERE id IN (SELECT …
+    Each claim is one atomic statement: on PostgreSQL `UPDATE … WHERE id IN (SELECT …
     FOR UPDATE SKIP LOCKED) RETURNING`, so concurrent workers take disjoint rows; on
     SQLite the same UPDATE … RETURNING runs under SQLite's single writer lock (SQLAlchemy
     drops SKIP LOCKED there). A claim is a lease: rows of a worker that died are
@@ -34,45 +34,57 @@ class SqlOutbox:
     def claim(self, *, now: datetime, limit: int, worker_id: str) -> list[Delivery]:
         apply_due_replans(now=now)  # never claim a reminder a pending re-plan cancels
         reminders = Reminder.__table__.c
+        # Two claims, each one index range in index order (no sort of every due row,
+        # which one `pending OR expired lease` condition cost: 58 ms a batch with
+        # 30,000 rows due): first the rare rows whose worker died (lease expired),
+        # then pending rows by when they are due.
+        expired = and_(reminders.status == SENDING, reminders.lease_until < now)
+        pending = and_(reminders.status == PENDING, reminders.next_attempt_at <= now)
+        # Core statements on the session's connection (plain rows, no ORM entities):
+        # the claims, then one read of what the messages need, then one commit, and no
+        # transaction stays open while the batch is sent (under PgBouncer's
+        # transaction mode none holds a server connection then).
+        claimed = self._claim(expired, now=now, limit=limit, worker_id=worker_id)
+        if len(claimed) < limit:
+            claimed += self._claim(
+                pending, now=now, limit=limit - len(claimed), worker_id=worker_id
+            )
+        deliveries = self._deliveries(claimed, now)
+        db.session.commit()
+        return deliveries
+
+    def _claim(self, condition: Any, *, now: datetime, limit: int, worker_id: str) -> list[Any]:
+        """Lease up to `limit` rows matching `condition`, oldest due first: one UPDATE …
+        WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING."""
+        reminders = Reminder.__table__.c
         due = (
             select(reminders.id)
-            .where(
-                or_(
-                    and_(reminders.status == PENDING, reminders.next_attempt_at <= now),
-                    and_(reminders.status == SENDING, reminders.lease_until < now),
-                )
-            )
+            .where(condition)
             .order_by(reminders.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        # Core statements on the session's connection (plain rows, no ORM entities):
-        # the claim, then one read of what the messages need, then one commit: two
-        # statements a batch, and no transaction stays open while the batch is sent
-        # (under PgBouncer's transaction mode none holds a server connection then).
-        connection = db.session.connection()
-        claimed = connection.execute(
-            update(Reminder.__table__)
-            .where(reminders.id.in_(due.scalar_subquery()))
-            .values(
-                status=SENDING,
-                lease_until=now + LEASE,
-                claimed_by=worker_id,
-                attempts=reminders.attempts + 1,
-                updated_at=now,
+        return list(
+            db.session.connection().execute(
+                update(Reminder.__table__)
+                .where(reminders.id.in_(due.scalar_subquery()))
+                .values(
+                    status=SENDING,
+                    lease_until=now + LEASE,
+                    claimed_by=worker_id,
+                    attempts=reminders.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(
+                    reminders.id,
+                    reminders.user_id,
+                    reminders.kind,
+                    reminders.send_at,
+                    reminders.attempts,
+                    reminders.payload,
+                )
             )
-            .returning(
-                reminders.id,
-                reminders.user_id,
-                reminders.kind,
-                reminders.send_at,
-                reminders.attempts,
-                reminders.payload,
-            )
-        ).all()
-        deliveries = self._deliveries(claimed, now)
-        db.session.commit()
-        return deliveries
+        )
 
     def _deliveries(self, claimed: Sequence[Any], now: datetime) -> list[Delivery]:
         if not claimed:
