@@ -10,10 +10,11 @@ input ("go"), works until three claims in a row come back empty, prints one JSON
 
 Per batch, the same statements as `SqlOutbox` (server/services/outbox.py):
 
-1. the claim: `UPDATE reminders … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
-   RETURNING …`, committed;
+1. the re-plan check (`apply_due_replans`'s one query), then the claims: `UPDATE
+   reminders … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …` for expired
+   leases, then for pending rows due;
 2. one read of what the messages need: the users' time zone, reminder settings and
-   device tokens;
+   device tokens; one commit for 1 and 2;
 3. one POST per device to the fake, every one a stream of the same HTTP/2 connection
    (kept for the process, like the SDK's), the same JSON as `FCMSender.build` encodes;
 4. the record: one `UPDATE … WHERE id = ANY(…) AND status = 'sending'` for the sent rows
@@ -43,19 +44,35 @@ from notifications.texts import DISCREET_BODY, DISCREET_TITLE
 LEASE = timedelta(minutes=5)
 TTL = 7200
 
+# Before a claim, as `apply_due_replans`: partners with a pending re-plan request and
+# a reminder due (none in this bench, so one query that finds nothing).
+REPLAN_CHECK = """
+SELECT replan_requests.user_id FROM replan_requests
+WHERE EXISTS (SELECT reminders.id FROM reminders
+              WHERE reminders.user_id = replan_requests.user_id
+                AND reminders.status = 'pending' AND reminders.kind = 'reminder'
+                AND reminders.next_attempt_at <= %(now)s)
+"""
+# Two claims, as `SqlOutbox.claim`: expired leases first, then pending rows due, each
+# one index range in index order.
 CLAIM = """
 UPDATE reminders SET status = 'sending', lease_until = %(lease)s, claimed_by = %(worker)s,
        attempts = reminders.attempts + 1, updated_at = %(now)s
 WHERE reminders.id IN (
     SELECT reminders.id FROM reminders
-    WHERE (reminders.status = 'pending' AND reminders.next_attempt_at <= %(now)s)
-       OR (reminders.status = 'sending' AND reminders.lease_until < %(now)s)
+    WHERE {condition}
     ORDER BY reminders.next_attempt_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
 RETURNING reminders.id, reminders.user_id, reminders.kind, reminders.send_at,
           reminders.attempts, reminders.payload
 """
+CLAIM_EXPIRED = CLAIM.format(
+    condition="reminders.status = 'sending' AND reminders.lease_until < %(now)s"
+)
+CLAIM_PENDING = CLAIM.format(
+    condition="reminders.status = 'pending' AND reminders.next_attempt_at <= %(now)s"
+)
 READ = """
 SELECT users.id, users.timezone, reminder_settings.user_id, reminder_settings.times,
        reminder_settings.days, reminder_settings.quiet_start, reminder_settings.quiet_end,
@@ -124,12 +141,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     while empty < 3 and time.monotonic() < deadline:
         now = datetime.now(UTC)
         t0 = time.perf_counter()
-        claimed = conn.execute(
-            CLAIM, {"lease": now + LEASE, "worker": worker, "now": now, "limit": args.batch_size}
-        ).fetchall()
-        conn.commit()
+        conn.execute(REPLAN_CHECK, {"now": now}).fetchall()
+        params = {"lease": now + LEASE, "worker": worker, "now": now, "limit": args.batch_size}
+        claimed = conn.execute(CLAIM_EXPIRED, params).fetchall()
+        if len(claimed) < args.batch_size:
+            params["limit"] = args.batch_size - len(claimed)
+            claimed += conn.execute(CLAIM_PENDING, params).fetchall()
         passes += 1
         if not claimed:
+            conn.commit()
             phases["claim"] += time.perf_counter() - t0
             empty += 1
             await asyncio.sleep(0.02)
