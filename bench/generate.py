@@ -184,6 +184,8 @@ class Generator:
             "role": role,
             "timezone": tz,
             "couple_id": couple_id,
+            # Verified accounts, as every real one that can sign in is.
+            "email_verified_at": at,
             "created_at": at,
             "updated_at": at,
         }
