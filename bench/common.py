@@ -12,7 +12,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from exercises.model import Form, Question
+from exercises.model import Exercise, Form, Program, Question
+from exercises.program import targets
 from server import create_app
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -125,3 +126,20 @@ def answers_for(form: Form, rng: random.Random, *, flag: str | None = None) -> d
         if value is not None:
             out[question.key] = value
     return out
+
+
+def checkin_body(assignment: Any, rng: random.Random) -> dict[str, Any]:
+    """A valid check-in for an exercise of the current stage, calm answers."""
+    program = Program.from_dict(assignment.program)
+    wanted = targets(program.stage(assignment.stage_index), assignment.overrides)
+    slug = rng.choice(sorted(s for s, n in wanted.items() if n > 0) or sorted(wanted))
+    exercise = Exercise.from_dict(assignment.exercises[slug])
+    body: dict[str, Any] = {
+        "assignment_id": assignment.id,
+        "exercise": slug,
+        "answers": answers_for(exercise.form, rng),
+        "visibility": rng.choice(("therapist",) * 8 + ("private", "couple")),
+    }
+    if rng.random() < 0.25:
+        body["reflection"] = rng.choice(SENTENCES)
+    return body

@@ -62,14 +62,11 @@ from bench.common import (
     DEFAULT_INSTANCE,
     OUT_DIR,
     PASSWORD,
-    SENTENCES,
-    answers_for,
     bench_app,
+    checkin_body,
     database_url,
     server_environ,
 )
-from exercises.model import Exercise, Program
-from exercises.program import targets
 from server.auth import start_session
 from server.extensions import db
 from server.models import ACTIVE, Assignment, User
@@ -183,21 +180,9 @@ def prepare_partners(
 
 
 def _body_rest(assignment: Assignment, rng: random.Random) -> str:
-    """A valid check-in body without `id` and `occurred_at` (the Lua script adds them):
-    an exercise of the current stage, calm answers, the usual mix of visibilities."""
-    program = Program.from_dict(assignment.program)
-    wanted = targets(program.stage(assignment.stage_index), assignment.overrides)
-    slug = rng.choice(sorted(s for s, n in wanted.items() if n > 0) or sorted(wanted))
-    exercise = Exercise.from_dict(assignment.exercises[slug])
-    body: dict[str, Any] = {
-        "assignment_id": assignment.id,
-        "exercise": slug,
-        "answers": answers_for(exercise.form, rng),
-        "visibility": rng.choice(("therapist",) * 8 + ("private", "couple")),
-    }
-    if rng.random() < 0.25:
-        body["reflection"] = rng.choice(SENTENCES)
-    return json.dumps(body, separators=(",", ":"))[1:-1]
+    """A valid check-in body without `id` and `occurred_at` (the Lua script adds them),
+    as JSON members."""
+    return json.dumps(checkin_body(assignment, rng), separators=(",", ":"))[1:-1]
 
 
 def check_tandem(base: str, tokens_file: Path, email: str) -> None:

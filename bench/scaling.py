@@ -54,9 +54,7 @@ from flask_migrate import upgrade
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 
-from bench.common import DEFAULT_INSTANCE, OUT_DIR, SENTENCES, answers_for, bench_app
-from exercises.model import Exercise, Program
-from exercises.program import targets
+from bench.common import DEFAULT_INSTANCE, OUT_DIR, bench_app, checkin_body
 from server.auth import start_session
 from server.extensions import db
 
@@ -283,23 +281,6 @@ def recording() -> Iterator[Recorder]:
         yield recorder
     finally:
         event.remove(db.engine, "before_cursor_execute", recorder)
-
-
-def checkin_body(assignment: Any, rng: random.Random) -> dict[str, Any]:
-    """A valid check-in for an exercise of the current stage, calm answers."""
-    program = Program.from_dict(assignment.program)
-    wanted = targets(program.stage(assignment.stage_index), assignment.overrides)
-    slug = rng.choice(sorted(s for s, n in wanted.items() if n > 0) or sorted(wanted))
-    exercise = Exercise.from_dict(assignment.exercises[slug])
-    body: dict[str, Any] = {
-        "assignment_id": assignment.id,
-        "exercise": slug,
-        "answers": answers_for(exercise.form, rng),
-        "visibility": rng.choice(("therapist",) * 8 + ("private", "couple")),
-    }
-    if rng.random() < 0.25:
-        body["reflection"] = rng.choice(SENTENCES)
-    return body
 
 
 def requests(app: Any, url: str, *, count: int, seed: int) -> dict[str, Any]:
