@@ -176,6 +176,24 @@ def assign(
     return r.get_json()  # type: ignore[no-any-return]
 
 
+def one_session_a_week(api: Api, therapist: Actor, assignment_id: str) -> None:
+    """Set the first sensate-focus stage's targets so that one check-in meets the
+    week's target (one touch session, nothing else due)."""
+    r = api.call(
+        "PATCH",
+        f"/api/v1/assignments/{assignment_id}",
+        therapist,
+        json={
+            "overrides": {
+                "sf-1-nongenital-touch": {"per_week": 1},
+                "daily-appreciations": {"per_week": 0},
+                "journal-touch-reflection": {"per_week": 0},
+            }
+        },
+    )
+    assert r.status_code == 200, r.get_json()
+
+
 def checkin_body(
     assignment_id: str,
     exercise: str = "sf-1-nongenital-touch",

@@ -17,7 +17,7 @@ from server.extensions import db
 from server.models import CLIENT, Reminder, ReminderPlan, User
 from server.services.reminders import plan_all, replan_users
 from server.services.replans import replan_pass
-from tests.factories import Api, assign, check_in
+from tests.factories import Api, assign, check_in, one_session_a_week
 
 ZONES = (
     ("America/New_York", "Europe/London"),
@@ -59,19 +59,7 @@ def test_the_steady_pass_leaves_what_planning_everyone_would(api: Api, app: Flas
         assert r.status_code == 200, r.get_json()
     # One partner meets a small target at once: reminders stop for the week.
     who, aid = partners[0]
-    r = api.call(
-        "PATCH",
-        f"/api/v1/assignments/{aid}",
-        t,
-        json={
-            "overrides": {
-                "sf-1-nongenital-touch": {"per_week": 1},
-                "daily-appreciations": {"per_week": 0},
-                "journal-touch-reflection": {"per_week": 0},
-            }
-        },
-    )
-    assert r.status_code == 200, r.get_json()
+    one_session_a_week(api, t, aid)
     check_in(api, who, aid)
 
     real_now = datetime.now(UTC).replace(second=0, microsecond=0)

@@ -16,7 +16,7 @@ from notifications.texts import is_discreet
 from server.extensions import db
 from server.models import Reminder
 from server.worker import dispatch_pass, inactivity_pass, plan_pass, replan_pass
-from tests.factories import SF_CALM, Actor, Api, assign, check_in
+from tests.factories import SF_CALM, Actor, Api, assign, check_in, one_session_a_week
 
 
 @pytest.fixture
@@ -203,18 +203,7 @@ def test_meeting_the_weekly_target_cancels_pending_reminders(  # type: ignore[no
 ) -> None:
     t, _, a, _, aid = couple
     # Only one exercise, once a week: one check-in meets the target.
-    api.call(
-        "PATCH",
-        f"/api/v1/assignments/{aid}",
-        t,
-        json={
-            "overrides": {
-                "sf-1-nongenital-touch": {"per_week": 1},
-                "daily-appreciations": {"per_week": 0},
-                "journal-touch-reflection": {"per_week": 0},
-            }
-        },
-    )
+    one_session_a_week(api, t, aid)
     now = datetime.now(UTC)
     plan(app, now)
     assert any(r.status == "pending" for r in rows(app, a))

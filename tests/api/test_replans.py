@@ -19,7 +19,7 @@ from server.extensions import db
 from server.models import Reminder, ReplanRequest
 from server.services.replans import request_replan
 from server.worker import dispatch_pass, plan_pass, replan_pass
-from tests.factories import SF_CALM, Actor, Api, assign, check_in
+from tests.factories import SF_CALM, Actor, Api, assign, check_in, one_session_a_week
 
 
 @pytest.fixture
@@ -37,19 +37,7 @@ def couple(api: Api, app: Flask):  # type: ignore[no-untyped-def]
     t = api.therapist()
     c, a, b = api.couple_with_partners(t, timezones=("Europe/Berlin", "America/New_York"))
     aid = assign(api, t, c["id"], start_date="2026-11-01")["id"]
-    r = api.call(
-        "PATCH",
-        f"/api/v1/assignments/{aid}",
-        t,
-        json={
-            "overrides": {
-                "sf-1-nongenital-touch": {"per_week": 1},
-                "daily-appreciations": {"per_week": 0},
-                "journal-touch-reflection": {"per_week": 0},
-            }
-        },
-    )
-    assert r.status_code == 200, r.get_json()
+    one_session_a_week(api, t, aid)
     with app.app_context():
         replan_pass()
         plan_pass(datetime.now(UTC))
