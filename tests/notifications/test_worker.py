@@ -236,6 +236,46 @@ def test_a_second_signal_kills_a_worker_stuck_in_a_job() -> None:
     assert child.returncode == -signal.SIGTERM
 
 
+SIGNAL_IN_A_JOB_THREAD = textwrap.dedent(
+    """
+    import logging, signal, sys, threading, time
+
+    from notifications.worker import Job, run_worker
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+
+    def job():
+        time.sleep(0.5)  # the main thread is asleep until the next run by now
+        # The kernel may give a process-wide SIGTERM to any thread: here, this one.
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    sys.exit(run_worker([Job("job", job, 3600)]))
+    """
+)
+
+
+def test_a_signal_delivered_to_a_job_thread_stops_the_worker_at_once() -> None:
+    """The main thread sleeps until the next job is due (an hour here); a signal that
+    lands in another thread must still wake it (once 1 stop in ~70 hung in CI)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", SIGNAL_IN_A_JOB_THREAD],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, err = child.communicate(timeout=15)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, err
+    assert "worker: received SIGTERM, shutting down" in err
+    assert "worker: stopped cleanly" in err
+
+
 def test_backoff_doubles_from_the_interval_up_to_its_cap() -> None:
     backoff = Backoff.for_job(Job("dispatch", noop, 30))
     assert backoff.ready(0)
