@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, g
 from sqlalchemy.engine import make_url
 
 from exercises.catalog import Catalog, load_catalog
@@ -139,12 +139,23 @@ def _load_catalog(path: Path) -> Catalog:
 
 def _register_unit_of_work(app: Flask) -> None:
     """One transaction per request: commit on success, roll back on any error."""
+    from server import auth
     from server.extensions import db
 
     @app.after_request
     def commit_or_rollback(response: Response) -> Response:
-        if response.status_code < 400:
-            db.session.commit()
-        else:
+        if response.status_code >= 400:
             db.session.rollback()
+            return response
+        auth.record_login_use()
+        if g.get("autocommit_reads") and not _pending_changes(db.session):
+            # Every statement of this read committed as it ran (server.auth's
+            # `autocommit_reads`): there is nothing to commit; teardown closes the session.
+            pass
+        else:
+            db.session.commit()
         return response
+
+
+def _pending_changes(session: Any) -> bool:
+    return bool(session.new or session.dirty or session.deleted)

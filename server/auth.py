@@ -361,11 +361,25 @@ def _revoke_for_reuse(session: LoginSession) -> None:
     raise TokenReuse("This refresh token was already used; the login has been ended.")
 
 
-# Built once: every authenticated request runs it (only the session id changes).
+# Built once: every authenticated request runs it (only the session id changes). The
+# login is read as plain columns, not as an entity: a request needs only these four.
+_LOGIN_COLUMNS = (
+    LoginSession.id,
+    LoginSession.created_at,
+    LoginSession.last_used_at,
+    LoginSession.expires_at,
+)
 _SESSION_AND_USER = (
-    select(User, LoginSession)
+    select(User, *_LOGIN_COLUMNS)
     .join(LoginSession, LoginSession.user_id == User.id)
     .where(LoginSession.id == bindparam("sid"), LoginSession.revoked_at.is_(None))
+)
+# The login's use, counted at most once a minute (a single UPDATE of its own).
+_TOUCH = (
+    update(LoginSession)
+    .where(LoginSession.id == bindparam("sid"))
+    .values(last_used_at=bindparam("now"), expires_at=bindparam("expires"))
+    .execution_options(synchronize_session=False)
 )
 
 
@@ -376,7 +390,7 @@ def _session_user_and_assignment() -> Any:
     from server.services.assignments import current_assignment_id
 
     return (
-        select(User, LoginSession, Assignment)
+        select(User, *_LOGIN_COLUMNS, Assignment)
         .join(LoginSession, LoginSession.user_id == User.id)
         .outerjoin(Assignment, Assignment.id == current_assignment_id(User.couple_id))
         .where(LoginSession.id == bindparam("sid"), LoginSession.revoked_at.is_(None))
@@ -400,17 +414,26 @@ def authenticate_request(*, with_assignment: bool = False) -> tuple[User, str]:
     row = db.session.execute(statement, {"sid": session_id}).one_or_none()
     if row is None:
         raise InvalidToken("This login has ended; sign in again.", code="session_revoked")
-    user, login = row[0], row[1]
+    user, login_id, created_at, last_used_at, expires_at = row[:5]
     if with_assignment:
-        g.current_assignment = row[2]
+        g.current_assignment = row[5]
     now = utcnow()
-    if login.expires_at <= now:
+    if expires_at <= now:
         raise InvalidToken("This login has expired; sign in again.", code="session_expired")
     # The partner app's logins never refresh (its cookie bridge mints access tokens):
     # their use counts here.
-    if now - login.last_used_at > TOUCH_EVERY:
-        _touch(login, now)
-    return user, login.id
+    if now - last_used_at > TOUCH_EVERY:
+        expires = login_expiry(created_at=created_at, now=now)
+        g.login_use = {"sid": login_id, "now": now, "expires": expires}
+    return user, login_id
+
+
+def record_login_use() -> None:
+    """Write the request's use of its login (`authenticate_request` noted it), at the
+    end of a request that succeeded, as the last write of its transaction."""
+    params = g.pop("login_use", None)
+    if params is not None:
+        db.session.execute(_TOUCH, params)
 
 
 def login_required(
@@ -462,6 +485,7 @@ def autocommit_reads() -> None:
     session = db.session()
     if not session.in_transaction():
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        g.autocommit_reads = True
 
 
 def current_user() -> User:

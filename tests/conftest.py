@@ -2,7 +2,9 @@
 
 Set TANDEM_TEST_DATABASE_URL to a PostgreSQL URL to run the same suite there; the
 database is emptied and migrated at the start. Every test that uses the database starts
-from empty tables.
+from empty tables. That run leaves out (deselects, and says how many) the tests that
+never reach the test database: the pure packages' tests and the servers started on a
+SQLite file of their own do exactly the same work on both runs.
 """
 
 from __future__ import annotations
@@ -50,6 +52,35 @@ _ISOLATE = (
 def pytest_configure(config: pytest.Config) -> None:
     for name in _ISOLATE:
         os.environ.pop(name, None)
+
+
+def uses_the_test_database(item: pytest.Item) -> bool:
+    """The test reaches TANDEM_TEST_DATABASE_URL's database: through the `database_url`
+    fixture (every app, client and `pg_url` fixture depends on it), or a parameter that
+    picks PostgreSQL (a served process on a database of its own beside it)."""
+    if "database_url" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "postgresql" in callspec.params.values()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get(TEST_DB_ENV):
+        return
+    independent = [item for item in items if not uses_the_test_database(item)]
+    if independent:
+        items[:] = [item for item in items if uses_the_test_database(item)]
+        config.hook.pytest_deselected(items=independent)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = os.environ.get(TEST_DB_ENV)
+    if not url:
+        return "database: SQLite (set TANDEM_TEST_DATABASE_URL for PostgreSQL)"
+    return (
+        "database: TANDEM_TEST_DATABASE_URL; the tests that never reach it are deselected "
+        "(they ran on SQLite)"
+    )
 
 
 @pytest.fixture(scope="session")

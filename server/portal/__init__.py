@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,13 @@ class PortalSessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # The cookie is sent only under its path (/portal): elsewhere (the API, the
+        # partner app) there is no session to read, and none may be written.
+        if not request.path.startswith(self.get_cookie_path(app)):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def _configure_session(app: Flask) -> None:

@@ -375,3 +375,36 @@ def test_the_export_holds_each_logins_label_and_end(api: Api) -> None:
     export = api.call("GET", "/api/v1/me/export", therapist).get_json()
     assert "Safari on iPhone" in {s["client"] for s in export["sessions"]}
     assert all(s["expires_at"] for s in export["sessions"])
+
+
+def test_a_partners_homework_read_counts_as_a_use_of_the_login_and_a_refusal_does_not(
+    api: Api, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The homework GET reads in autocommit (server.auth `read_only`): its login's use
+    is still written, once, and only when the request succeeded."""
+    therapist = api.therapist()
+    _, partner, _ = api.couple_with_partners(therapist)
+    clock = Clock(monkeypatch)
+
+    def login() -> LoginSession:
+        with app.app_context():
+            row = db.session.get(LoginSession, session_id_of(app, partner))
+            assert row is not None
+            return row
+
+    before = login()
+    clock.offset = timedelta(days=20)
+    # Refused (not found): the use is not recorded.
+    assert api.call("GET", f"/api/v1/checkins/{uuid.uuid4()}", partner).status_code == 404
+    assert login().last_used_at == before.last_used_at
+    assert api.call("GET", "/api/v1/me/homework", partner).status_code == 200
+    used = login()
+    assert used.last_used_at > before.last_used_at + timedelta(days=19)
+    assert used.expires_at == used.last_used_at + timedelta(days=30)
+    # Within a minute of that use nothing is written again.
+    clock.offset += timedelta(seconds=30)
+    assert api.call("GET", "/api/v1/me/homework", partner).status_code == 200
+    assert login().last_used_at == used.last_used_at
+    # The login lives on past its first 30 days because it was used.
+    clock.offset = timedelta(days=45)
+    assert api.call("GET", "/api/v1/me/homework", partner).status_code == 200

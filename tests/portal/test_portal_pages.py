@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -135,6 +135,24 @@ def test_session_cookie_flags(client: FlaskClient, world: World) -> None:
     for flag in ("HttpOnly", "SameSite=Lax", "Path=/portal", "Expires="):
         assert flag in cookie
     assert "Secure" not in cookie  # plain http on a laptop keeps working
+
+
+def test_the_portal_session_is_opened_only_under_its_path(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """Outside /portal the cookie is never sent: no session is read there, and nothing
+    outside the portal can write one (a null session refuses writes)."""
+    sign_in(client, world.therapist)
+    cookie = client.get_cookie("tandem_portal", path="/portal")
+    assert cookie is not None
+    for path in ("/api/v1/me", "/app/", "/account/forgot"):
+        with app.test_request_context(path, headers={"Cookie": f"tandem_portal={cookie.value}"}):
+            opened = app.session_interface.open_session(app, request)
+            assert opened is not None and app.session_interface.is_null_session(opened), path
+    with app.test_request_context("/portal/", headers={"Cookie": f"tandem_portal={cookie.value}"}):
+        opened = app.session_interface.open_session(app, request)
+        assert opened is not None and "uid" in opened
+    assert client.get("/portal/").status_code == 200  # the portal still signs in
 
 
 def test_session_cookie_is_secure_over_https(app: Flask, clean_db: None, api: Api) -> None:
