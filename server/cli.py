@@ -8,13 +8,14 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from cryptography.fernet import Fernet
-from flask import Flask, has_app_context
+from flask import Flask, current_app, has_app_context
 from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import text
@@ -298,8 +299,54 @@ def worker_command() -> None:
     app = _load_app()
     with app.app_context():
         _check_database()
+        _wait_for_migrations()
         db.session.remove()
     sys.exit(worker.run(app))
+
+
+SCHEMA_POLL_SECONDS = 2.0
+
+
+def _wait_for_migrations(poll: float = SCHEMA_POLL_SECONDS) -> None:
+    """Wait until the database's schema is the one this code was written for.
+
+    A worker started beside `tandem serve` on a new or older database would otherwise
+    fail every job on missing tables and back off for up to 15 minutes: it waits
+    instead (saying so once), since `tandem serve` migrates at start. It does not
+    migrate itself: two processes migrating at once would race. A database newer than
+    this code stops start-up with one line."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from server.extensions import db
+
+    config = current_app.extensions["migrate"].migrate.get_config()
+    script = ScriptDirectory.from_config(config)
+    wanted = set(script.get_heads())
+    known = {revision.revision for revision in script.walk_revisions()}
+    said = False
+    while True:
+        with db.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+        if current == wanted:
+            if said:
+                log.info("worker: the database schema is at %s; starting", ", ".join(current))
+            return
+        unknown = current - known
+        if unknown:
+            raise click.ClickException(
+                f"the database schema ({', '.join(sorted(unknown))}) is newer than this "
+                "version of Tandem: upgrade Tandem before starting its worker"
+            )
+        if not said:
+            log.warning(
+                "worker: the database schema is at %s, this version needs %s: waiting for "
+                "`tandem serve` (or `flask --app server db upgrade`) to migrate it",
+                ", ".join(sorted(current)) or "nothing (an empty database)",
+                ", ".join(sorted(wanted)),
+            )
+            said = True
+        time.sleep(poll)
 
 
 @click.command("audit")

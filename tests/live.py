@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -146,3 +147,25 @@ def live_server(
         reader.join(10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def read_until(child: subprocess.Popen[str], text: str, timeout: float = 15) -> str:
+    """Read the child's stderr until it contains `text` (bounded by `timeout`).
+
+    Reads the pipe's file descriptor directly: a buffered `readline` could hold the
+    awaited line in its buffer while `select` waits for more.
+    """
+    assert child.stderr is not None
+    fd = child.stderr.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while text.encode() not in seen and time.monotonic() < deadline:
+            if selector.select(timeout=deadline - time.monotonic()):
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                seen += chunk
+    assert text.encode() in seen, seen.decode(errors="replace")
+    return seen.decode(errors="replace")

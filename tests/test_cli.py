@@ -17,6 +17,7 @@ from flask import Flask
 
 from server.seeding import DEMO_PARTNERS, DEMO_THERAPIST
 from tests.factories import Api
+from tests.live import read_until
 
 
 def test_seed_demo_is_idempotent_and_prints_logins(app: Flask, api: Api) -> None:
@@ -250,6 +251,52 @@ def test_a_sqlite_file_in_a_missing_folder_stops_start_up_with_one_line(tmp_path
         )
     )
     assert "unable to open database file" in line
+
+
+def test_a_worker_started_before_the_database_is_migrated_waits_then_runs(
+    tmp_path: Path,
+) -> None:
+    """Started beside `tandem serve` on a new database, the worker waits for the
+    migrations instead of failing every job and backing off for up to 15 minutes."""
+    url = f"sqlite:///{tmp_path / 'tandem.sqlite3'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    env.update(TANDEM_INSTANCE_PATH=str(tmp_path / "instance"), TANDEM_DATABASE_URL=url)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from server.cli import main; main()", "worker"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        waiting = read_until(worker, "to migrate it", timeout=60)
+        assert "schema is at nothing (an empty database)" in waiting
+        time.sleep(2.5)  # a poll or two while nothing changes: still waiting, no job ran
+        assert worker.poll() is None
+        migrated = _tandem(tmp_path, url, "db", "upgrade")
+        assert migrated.returncode == 0, migrated.stderr
+        read_until(worker, "job dispatch done", timeout=30)
+        worker.send_signal(signal.SIGTERM)
+        _, rest = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+    assert worker.returncode == 0, rest
+    assert "database unavailable" not in waiting + rest
+    assert "Traceback" not in waiting + rest
+
+
+def test_a_worker_refuses_a_database_newer_than_its_code(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "tandem.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("INSERT INTO alembic_version VALUES ('ffffffffffff')")
+    result = _tandem(tmp_path, f"sqlite:///{path}", "worker")
+    assert result.returncode == 1, result.stderr
+    assert "newer than this version of Tandem" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_serve_and_worker_run_outside_the_cli_app_context() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.triggers.interval import IntervalTrigger
 
 from notifications.worker import Backoff, Job, build_scheduler, run_job, run_worker
+from tests.live import read_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -189,28 +189,6 @@ HANGING_CHILD = textwrap.dedent(
     sys.exit(run_worker([Job("stuck", stuck, 60)]))
     """
 )
-
-
-def read_until(child: subprocess.Popen[str], text: str, timeout: float = 15) -> str:
-    """Read the child's stderr until it contains `text` (bounded by `timeout`).
-
-    Reads the pipe's file descriptor directly: a buffered `readline` could hold the
-    awaited line in its buffer while `select` waits for more.
-    """
-    assert child.stderr is not None
-    fd = child.stderr.fileno()
-    seen = b""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while text.encode() not in seen and time.monotonic() < deadline:
-            if selector.select(timeout=deadline - time.monotonic()):
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                seen += chunk
-    assert text.encode() in seen, seen.decode(errors="replace")
-    return seen.decode(errors="replace")
 
 
 def test_a_second_signal_kills_a_worker_stuck_in_a_job() -> None:
