@@ -134,8 +134,8 @@ def _age(now: datetime, then: datetime | None) -> float:
 
 
 def read_database_state(now: datetime) -> dict[str, Any]:
-    """What the database says at `now`, in four aggregate statements."""
-    from server.models import Alert, OutboundEmail, Reminder, WorkerHeartbeat
+    """What the database says at `now`, in five aggregate statements."""
+    from server.models import Alert, OutboundEmail, Reminder, ReplanRequest, WorkerHeartbeat
 
     outboxes: dict[str, dict[str, int]] = {}
     oldest_due: dict[str, float] = {}
@@ -157,12 +157,16 @@ def read_database_state(now: datetime) -> dict[str, Any]:
     heartbeats = db.session.execute(
         select(WorkerHeartbeat.job, WorkerHeartbeat.last_success_at)
     ).all()
+    replans, oldest_replan = db.session.execute(
+        select(func.count(), func.min(ReplanRequest.requested_at))
+    ).one()
     db.session.rollback()  # read only: end the transaction
     return {
         "outboxes": outboxes,
         "oldest_due": oldest_due,
         "alerts": {kind: (count, _age(now, oldest)) for kind, count, oldest in alert_rows},
         "heartbeats": {job: when.timestamp() for job, when in heartbeats},
+        "replans": (replans, _age(now, oldest_replan)),
     }
 
 
@@ -236,3 +240,15 @@ class DatabaseCollector(Collector):
         for job, when in sorted(self.state["heartbeats"].items()):
             last_success.add_metric([job], when)
         yield last_success
+
+        waiting, age = self.state["replans"]
+        yield GaugeMetricFamily(
+            "tandem_replan_requests",
+            "Partners waiting for the worker's replan job to re-plan their reminders.",
+            value=waiting,
+        )
+        yield GaugeMetricFamily(
+            "tandem_replan_oldest_age_seconds",
+            "Age of the oldest waiting re-plan request (0 when none waits).",
+            value=age,
+        )

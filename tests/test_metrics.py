@@ -14,11 +14,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import event
+from sqlalchemy import delete, event
 
 from server.config import ConfigError, load_settings
 from server.db import utcnow
 from server.extensions import db
+from server.models import ReplanRequest
 from tests.conftest import make_app
 from tests.factories import SF_CALM, Api, assign, check_in
 
@@ -199,11 +200,11 @@ def test_outbox_alerts_and_worker_jobs_come_from_the_database(
 
     api = Api(metrics_client)
     therapist = api.therapist()
-    couple, a, _ = api.couple_with_partners(therapist)
+    couple, a, b = api.couple_with_partners(therapist)
     assignment = assign(api, therapist, couple["id"])
     check_in(
         api, a, assignment["id"], answers={**SF_CALM, "pain": 8}, reflection=REFLECTION
-    )  # a safety alert
+    )  # a safety alert; A's reminders wait for a re-plan (a hold re-plans both)
     worker_ran = utcnow() - timedelta(minutes=3)
     with metrics_app.app_context():
         db.session.add_all(
@@ -215,6 +216,13 @@ def test_outbox_alerts_and_worker_jobs_come_from_the_database(
                 _reminder(a.id, "m-failed", "failed", -timedelta(hours=1)),
                 _reminder(a.id, "m-dropped", "dropped", -timedelta(hours=1)),
                 OutboundEmail(user_id=a.id, kind="password_reset", status="failed"),
+            ]
+        )
+        db.session.execute(delete(ReplanRequest))
+        db.session.add_all(
+            [
+                ReplanRequest(user_id=a.id, requested_at=utcnow() - timedelta(minutes=5)),
+                ReplanRequest(user_id=b.id, requested_at=utcnow()),
             ]
         )
         db.session.commit()
@@ -239,6 +247,8 @@ def test_outbox_alerts_and_worker_jobs_come_from_the_database(
     assert value(
         text, "tandem_worker_job_last_success_timestamp_seconds", job="dispatch"
     ) == pytest.approx(worker_ran.timestamp(), abs=0.001)
+    assert value(text, "tandem_replan_requests") == 2
+    assert 300 <= value(text, "tandem_replan_oldest_age_seconds") < 360
     for secret in (REFLECTION, a.user["email"], a.id, couple["id"]):
         assert secret not in text
 
@@ -263,7 +273,7 @@ def test_the_scrape_still_answers_when_the_database_does_not(tmp_path: Path) -> 
     assert "tandem_outbox_rows" not in text
 
 
-def test_the_scrape_reads_the_database_in_four_statements(
+def test_the_scrape_reads_the_database_in_five_statements(
     metrics_app: Flask, metrics_client: FlaskClient
 ) -> None:
     with metrics_app.app_context():
@@ -278,7 +288,7 @@ def test_the_scrape_reads_the_database_in_four_statements(
         scrape(metrics_client)
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert len(statements) == 4, statements
+    assert len(statements) == 5, statements
 
 
 def test_the_worker_records_each_jobs_last_success(metrics_app: Flask) -> None:
