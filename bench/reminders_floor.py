@@ -80,8 +80,12 @@ SELECT users.id, users.timezone, reminder_settings.user_id, reminder_settings.ti
        devices.id, devices.token, devices.platform
 FROM users
 LEFT OUTER JOIN reminder_settings ON reminder_settings.user_id = users.id
-LEFT OUTER JOIN devices ON devices.user_id = users.id
-WHERE users.id = ANY(%s)
+LEFT OUTER JOIN (devices LEFT OUTER JOIN login_sessions
+                 ON login_sessions.id = devices.session_id)
+  ON devices.user_id = users.id
+ AND (devices.session_id IS NULL
+      OR (login_sessions.revoked_at IS NULL AND login_sessions.expires_at > %(now)s))
+WHERE users.id = ANY(%(users)s)
 ORDER BY devices.created_at, devices.id
 """
 RECORD = """
@@ -155,7 +159,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.02)
             continue
         empty = 0
-        rows = conn.execute(READ, ([row[1] for row in claimed],)).fetchall()
+        rows = conn.execute(READ, {"users": [row[1] for row in claimed], "now": now}).fetchall()
         conn.commit()
         tokens: dict[str, list[str]] = {}
         for row in rows:

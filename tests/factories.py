@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -112,6 +113,11 @@ class Api:
         a = self.join(couple["invites"][0]["code"], name="Alex", timezone=timezones[0])
         b = self.join(couple["invites"][1]["code"], name="Sam", timezone=timezones[1])
         return couple, a, b
+
+
+def session_id_of(app: Flask, actor: Actor) -> str:
+    """The id of the login that `actor`'s access token belongs to."""
+    return str(app.extensions["tandem.token_serializer"].loads(actor.access_token)["sid"])
 
 
 @dataclass

@@ -8,13 +8,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from notifications.delivery import RETRY, SENT, Delivery, Outcome, Target
 from notifications.planning import ReminderSettings, is_quiet
 from notifications.texts import reminder_text
 from server.extensions import db
-from server.models import PENDING, SENDING, Device, Reminder, ReminderPreferences, User
+from server.models import (
+    PENDING,
+    SENDING,
+    Device,
+    LoginSession,
+    Reminder,
+    ReminderPreferences,
+    User,
+)
 from server.services.reminders import settings_from_row
 from server.services.replans import apply_due_replans
 
@@ -89,10 +97,18 @@ class SqlOutbox:
     def _deliveries(self, claimed: Sequence[Any], now: datetime) -> list[Delivery]:
         if not claimed:
             return []
-        users, prefs, devices = (
+        users, prefs, devices, logins = (
             User.__table__.c,
             ReminderPreferences.__table__.c,
             Device.__table__.c,
+            LoginSession.__table__.c,
+        )
+        # A device belongs to the login that registered it: once that login has ended
+        # (signed out, revoked or expired) the partner is signed out there, so it gets
+        # no push (a device without a recorded login, as the demo's, counts as open).
+        login_open = or_(
+            devices.session_id.is_(None),
+            and_(logins.revoked_at.is_(None), logins.expires_at > now),
         )
         rows = (
             db.session.connection()
@@ -114,7 +130,12 @@ class SqlOutbox:
                 )
                 .select_from(User.__table__)
                 .outerjoin(ReminderPreferences.__table__, prefs.user_id == users.id)
-                .outerjoin(Device.__table__, devices.user_id == users.id)
+                .outerjoin(
+                    Device.__table__.outerjoin(
+                        LoginSession.__table__, logins.id == devices.session_id
+                    ),
+                    and_(devices.user_id == users.id, login_open),
+                )
                 .where(users.id.in_({row.user_id for row in claimed}))
                 .order_by(devices.created_at, devices.id)
             )

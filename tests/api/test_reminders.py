@@ -16,7 +16,15 @@ from notifications.texts import is_discreet
 from server.extensions import db
 from server.models import Reminder
 from server.worker import dispatch_pass, inactivity_pass, plan_pass, replan_pass
-from tests.factories import SF_CALM, Actor, Api, assign, check_in, one_session_a_week
+from tests.factories import (
+    SF_CALM,
+    Actor,
+    Api,
+    assign,
+    check_in,
+    one_session_a_week,
+    session_id_of,
+)
 
 
 @pytest.fixture
@@ -252,6 +260,27 @@ def test_signed_out_everywhere_gets_no_push(  # type: ignore[no-untyped-def]
     dispatch(app, next_local("20:00", "Europe/Berlin", datetime.now(UTC)))
     assert sender.delivered == []
     assert [r.error for r in rows(app, a)] == ["no device"]
+
+
+def test_a_device_whose_login_expired_gets_no_push(  # type: ignore[no-untyped-def]
+    api: Api, app: Flask, couple, sender: MemorySender
+) -> None:
+    """A login unused for 30 days ends by itself: its partner is signed out there, so
+    the phone it registered is no longer pushed to (a tablet of a login still open is)."""
+    from server.models import LoginSession
+
+    _, _, a, _, _ = couple
+    device(api, a, "a-phone")
+    tablet = api.login(a.user["email"], user=a.user)
+    device(api, tablet, "a-tablet")
+    due = next_local("20:00", "Europe/Berlin", datetime.now(UTC))
+    with app.app_context():
+        login = db.session.get(LoginSession, session_id_of(app, a))
+        assert login is not None
+        login.expires_at = due - timedelta(minutes=1)
+        db.session.commit()
+    assert dispatch(app, due).sent == 1
+    assert [m.token for m in sender.delivered] == ["a-tablet"]
 
 
 def test_an_unregistered_token_is_removed(  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from server.auth import describe_user_agent
 from server.db import utcnow
 from server.extensions import db
 from server.models import Device, LoginSession
-from tests.factories import PASSWORD, Actor, Api
+from tests.factories import PASSWORD, Actor, Api, session_id_of
 
 CHROME_ANDROID = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -44,10 +44,6 @@ def sessions(api: Api, actor: Actor, **query: Any) -> list[dict[str, Any]]:
     r = api.call("GET", "/api/v1/me/sessions", actor, query_string=query)
     assert r.status_code == 200, r.get_json()
     return r.get_json()  # type: ignore[no-any-return]
-
-
-def session_id_of(app: Flask, actor: Actor) -> str:
-    return str(app.extensions["tandem.token_serializer"].loads(actor.access_token)["sid"])
 
 
 def works(api: Api, actor: Actor) -> bool:
