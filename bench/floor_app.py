@@ -21,13 +21,15 @@ driver (psycopg 3: no ORM, no schema library, no hooks):
   - the same authentication; the body checked like Tandem's (`server.input_guard.parse_json`,
     then every field as `CheckInCreateSchema` checks it: unknown fields, UUID id, lengths,
     an instant with its offset, visibilities, strict booleans);
-  - in one transaction: the id looked up (same id again answers the stored check-in if
-    it is the same one, else 409), the assignment read (the author's couple's, not
-    completed), the answers validated by `exercises.forms.validate_answers`, the flags
-    raised, free text encrypted with the same `DataCipher`, the keyed fingerprint
+  - in one transaction: the assignment read (the author's couple's, not completed),
+    the answers validated by `exercises.forms.validate_answers`, the flags raised, free
+    text encrypted with the same `DataCipher`, the keyed fingerprint
     (`fingerprint_text`), the INSERT, and a re-planning request row when the
     `replan_requests` table exists (helper R's event; without it, nothing: re-planning
-    is then Tandem's own synchronous extra), COMMIT; 201 with the author's view.
+    is then Tandem's own synchronous extra), COMMIT; 201 with the author's view. As in
+    Tandem the id is not looked up first: the INSERT (`ON CONFLICT DO NOTHING`) finds a
+    stored twin, and a refused body looks the id up before answering, so a retry of a
+    stored check-in still answers it (200, or 409 if it differs).
   - Flagged check-ins (a safety alert and a hold: several more rows and a push) are not
     part of the floor: the load test sends none, and the floor answers them 501.
 
@@ -417,9 +419,21 @@ class Floor:
         return body
 
     def _record(self, author: dict[str, Any], body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        existing = self.execute(CHECKIN_SQL, (body["id"],)).fetchone()
-        if existing is not None:
+        # As Tandem: no lookup first; a refusal looks the id up (a retry is answered), and
+        # the INSERT finds a stored twin by itself.
+        try:
+            return self._record_new(author, body)
+        except Refused as refused:
+            if refused.status not in (409, 422):
+                raise
+            existing = self.execute(CHECKIN_SQL, (body["id"],)).fetchone()
+            if existing is None:
+                raise
             return self._replay(existing, author, body), 200
+
+    def _record_new(
+        self, author: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[dict[str, Any], int]:
         assignment_id = body["assignment_id"]
         row = (
             self.execute(WRITABLE_SQL, (assignment_id,)).fetchone()

@@ -21,8 +21,11 @@ blp = Blueprint("checkins", __name__, description="Homework and check-ins")
 
 
 @blp.route("/checkins", methods=["POST"])
-@login_required(CLIENT)
-@blp.arguments(CheckInCreateSchema)
+# The couple's current assignment comes with the session: the check-in's own is that
+# one (found in the session's identity map) unless the program has just been replaced.
+@login_required(CLIENT, with_assignment=True)
+# An instance, not the class: webargs would build a new schema for every request.
+@blp.arguments(CheckInCreateSchema())
 @blp.response(201, CheckInSchema)
 @blp.alt_response(200, schema=CheckInSchema, description="The same check-in again (a retry)")
 @blp.alt_response(409, description="Same id, different check-in")

@@ -13,7 +13,7 @@ from flask import g, has_request_context
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import aliased
 
-from exercises.model import Program, without_therapist_notes
+from exercises.model import Exercise, Program, without_therapist_notes
 from exercises.program import local_date
 from server.crypto import cipher
 from server.db import is_id, utcnow
@@ -64,6 +64,7 @@ class _Lru(OrderedDict[str, Any]):
 # exercises are frozen per assignment and loaded only where they are needed.
 _PROGRAMS = _Lru(1024)
 _EXERCISES = _Lru(4096)
+_PARSED_EXERCISES = _Lru(4096)
 
 
 def frozen_program_data(assignment: Assignment) -> dict[str, Any]:
@@ -87,6 +88,15 @@ def frozen_program_pair(assignment: Assignment) -> tuple[dict[str, Any], Program
 def frozen_exercises(assignment: Assignment) -> dict[str, dict[str, Any]]:
     """The exercise versions frozen with the assignment, by slug."""
     return _EXERCISES.fetch(assignment.id, lambda: assignment.exercises)  # type: ignore[no-any-return]
+
+
+def frozen_exercise(assignment: Assignment, slug: str) -> Exercise:
+    """One exercise frozen with the assignment, parsed (once per process: it never
+    changes). KeyError when the assignment has no such exercise."""
+    data = frozen_exercises(assignment)[slug]
+    return _PARSED_EXERCISES.fetch(  # type: ignore[no-any-return]
+        f"{assignment.id}/{slug}", lambda: Exercise.from_dict(data)
+    )
 
 
 def stage_limits(

@@ -22,7 +22,12 @@ from server.db import is_id, utcnow
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import COMPLETED, FLAGS, Alert, Assignment, CheckIn, Couple, User
-from server.services.assignments import frozen_exercises, frozen_program, hold_for_safety
+from server.services.assignments import (
+    frozen_exercise,
+    frozen_exercises,
+    frozen_program,
+    hold_for_safety,
+)
 from server.services.audit import record_event
 from server.services.couples import get_couple_for_therapist
 
@@ -152,9 +157,13 @@ def _same_checkin(existing: CheckIn, body: dict[str, Any]) -> bool:
     raised = sent_flags(body)
     answers = body.get("answers") or {}
     assignment = db.session.get(Assignment, existing.assignment_id)
-    data = frozen_exercises(assignment).get(body["exercise"]) if assignment else None
-    if data is not None and isinstance(answers, dict):
-        raised |= flags_from_answers(Exercise.from_dict(data).form, answers)
+    slug = body["exercise"]
+    if (
+        assignment is not None
+        and slug in frozen_exercises(assignment)
+        and isinstance(answers, dict)
+    ):
+        raised |= flags_from_answers(frozen_exercise(assignment, slug).form, answers)
     return cipher().fingerprint_matches(_body_text(body, raised), existing.body_hash)
 
 
@@ -172,12 +181,39 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
     """Store a check-in; returns (check-in, created, flags raised).
 
     Same id and same body again answers the stored check-in (an offline retry); same id
-    with a different body is a conflict.
+    with a different body is a conflict. A retry is answered even when the body would
+    no longer be accepted (the stage moved on, the program completed): the id is looked
+    up before any refusal, and a new check-in's INSERT finds a stored one by itself, so
+    the common case (a new, valid check-in) needs no lookup.
     """
-    existing = db.session.get(CheckIn, body["id"])
-    if existing is not None:
+    try:
+        checkin, flags = _new_checkin(author, body)
+    except (ValidationFailed, Conflict):
+        existing = db.session.get(CheckIn, body["id"]) if is_id(body["id"]) else None
+        if existing is not None:
+            return _replay(existing, author, body), False, []
+        raise
+    # Two identical requests racing, or a retry: the primary key lets exactly one in.
+    if not _insert_new(checkin):
+        existing = db.session.get(CheckIn, body["id"], populate_existing=True)
+        if existing is None:
+            raise Conflict("This check-in is being recorded; try again.", code="checkin_busy")
         return _replay(existing, author, body), False, []
+    if flags:
+        assignment = db.session.get(Assignment, checkin.assignment_id)
+        assert assignment is not None  # read by _new_checkin in this transaction
+        raise_safety_alert(checkin=checkin, assignment=assignment, author=author)
+    else:
+        # Once the week's target is met, pending reminders for it are cancelled.
+        from server.services.replans import request_replan
 
+        request_replan([author.id])
+    return checkin, True, flags
+
+
+def _new_checkin(author: User, body: dict[str, Any]) -> tuple[CheckIn, list[str]]:
+    """The check-in `body` describes, validated against the author's assignment (not
+    stored), and the flags it raises; ValidationFailed or Conflict when refused."""
     assignment = _writable_assignment(author, body["assignment_id"])
     program = frozen_program(assignment)
     stage = program.stage(assignment.stage_index)
@@ -187,7 +223,7 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
             "This exercise is not part of the current stage.",
             errors={"exercise": [f"{slug!r} is not in stage {stage.index} of this program."]},
         )
-    exercise = Exercise.from_dict(frozen_exercises(assignment)[slug])
+    exercise = frozen_exercise(assignment, slug)
     occurred_at: datetime = body["occurred_at"]
     now = utcnow()
     errors: dict[str, list[str]] = {}
@@ -220,20 +256,7 @@ def record_checkin(*, author: User, body: dict[str, Any]) -> tuple[CheckIn, bool
         flags=flags,
         body_hash=body_hash(body, flags),
     )
-    # Two identical requests racing: the primary key lets exactly one in.
-    if not _insert_new(checkin):
-        existing = db.session.get(CheckIn, body["id"], populate_existing=True)
-        if existing is None:
-            raise Conflict("This check-in is being recorded; try again.", code="checkin_busy")
-        return _replay(existing, author, body), False, []
-    if flags:
-        raise_safety_alert(checkin=checkin, assignment=assignment, author=author)
-    else:
-        # Once the week's target is met, pending reminders for it are cancelled.
-        from server.services.replans import request_replan
-
-        request_replan([author.id])
-    return checkin, True, flags
+    return checkin, flags
 
 
 def _insert_new(checkin: CheckIn) -> bool:

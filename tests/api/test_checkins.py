@@ -275,6 +275,43 @@ def test_a_completed_program_takes_no_check_ins(api: Api) -> None:
     assert homework["items"] == []
 
 
+def test_a_retry_is_answered_after_the_stage_moved_on_and_the_program_completed(
+    api: Api, app: Flask
+) -> None:
+    """A phone offline for days retries a check-in the server already has: the answer
+    is the stored check-in (200), even though the same body would now be refused."""
+    t = api.therapist()
+    couple, a, _ = api.couple_with_partners(t)
+    program = {
+        "slug": "two",
+        "title": "Two",
+        "stages": [
+            {"title": "First", "exercises": [{"exercise": "daily-appreciations", "per_week": 3}]},
+            {
+                "title": "Second",
+                "exercises": [{"exercise": "sf-1-nongenital-touch", "per_week": 1}],
+            },
+        ],
+    }
+    assert api.call("POST", "/api/v1/programs", t, json=program).status_code == 201
+    aid = assign(api, t, couple["id"], "two")["id"]
+    body = checkin_body(aid, exercise="daily-appreciations")
+    first = api.call("POST", "/api/v1/checkins", a, json=body)
+    assert first.status_code == 201, first.get_json()
+    for step in ("advance", "complete"):
+        r = api.call("POST", f"/api/v1/assignments/{aid}/{step}", t)
+        assert r.status_code == 200, r.get_json()
+        again = api.call("POST", "/api/v1/checkins", a, json=body)
+        assert again.status_code == 200, (step, again.get_json())
+        assert again.get_json() == first.get_json()
+    # A new check-in is refused now; the same id with another body is a conflict.
+    fresh = api.call("POST", "/api/v1/checkins", a, json={**body, "id": str(uuid.uuid4())})
+    assert (fresh.status_code, fresh.get_json()["code"]) == (409, "assignment_completed")
+    changed = api.call("POST", "/api/v1/checkins", a, json={**body, "reflection": "other"})
+    assert (changed.status_code, changed.get_json()["code"]) == (409, "checkin_id_conflict")
+    assert count(app) == 1
+
+
 def test_homework_counts_own_sessions_and_what_is_due(api: Api, setup) -> None:  # type: ignore[no-untyped-def]
     _, _, a, b, aid = setup
     before = api.call("GET", "/api/v1/me/homework", a).get_json()

@@ -22,9 +22,9 @@ gets heavier even when it stays constant:
 | GET  /api/v1/me/homework           | 3: session+user+current assignment, own          |
 |                                    |    check-ins, questionnaires due (autocommit: no |
 |                                    |    BEGIN or COMMIT round trip, tested below)     |
-| POST /api/v1/checkins              | 5: session+user, id lookup, assignment,          |
-|                                    |    INSERT … ON CONFLICT DO NOTHING (no           |
-|                                    |    savepoint), INSERT of the replan request      |
+| POST /api/v1/checkins              | 3: session+user+current assignment, INSERT …     |
+|                                    |    ON CONFLICT DO NOTHING (no savepoint, no id   |
+|                                    |    lookup first), INSERT of the replan request   |
 | GET  /api/v1/couples               | 8: session+user, count, page, partners, invites, |
 |                                    |    assignments, recent check-ins, open alerts    |
 | GET  /api/v1/couples/{id}/progress | 7: session+user, couple, partners, invites,      |
@@ -209,7 +209,7 @@ def _couple_checkins(api: Api, w: World) -> Prepared:
 # name → (prepare, expected status, budget: at most this many statements)
 ENDPOINTS: dict[str, tuple[Callable[[Api, World], Prepared], int, int]] = {
     "GET /me/homework": (_homework, 200, 3),
-    "POST /checkins": (_post_checkin, 201, 5),
+    "POST /checkins": (_post_checkin, 201, 3),
     "GET /couples": (_couples, 200, 10),
     "GET /couples/{id}/progress": (_progress, 200, 9),
     "GET /couples/{id}/checkins": (_couple_checkins, 200, 9),
