@@ -315,15 +315,28 @@ def _wait_for_migrations(poll: float = SCHEMA_POLL_SECONDS) -> None:
     instead (saying so once), since `tandem serve` migrates at start. It does not
     migrate itself: two processes migrating at once would race. A database newer than
     this code stops start-up with one line."""
-    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-
-    from server.extensions import db
 
     config = current_app.extensions["migrate"].migrate.get_config()
     script = ScriptDirectory.from_config(config)
     wanted = set(script.get_heads())
     known = {revision.revision for revision in script.walk_revisions()}
+    # Alembic says which dialect it runs on each time it looks: not every 2 s.
+    alembic_log = logging.getLogger("alembic.runtime.migration")
+    quiet = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        _wait_for(wanted, known, poll)
+    finally:
+        alembic_log.setLevel(quiet)
+
+
+def _wait_for(wanted: set[str], known: set[str], poll: float) -> None:
+    """Poll the database's migration heads until they are `wanted`."""
+    from alembic.runtime.migration import MigrationContext
+
+    from server.extensions import db
+
     said = False
     while True:
         with db.engine.connect() as connection:
