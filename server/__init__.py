@@ -148,11 +148,9 @@ def _register_unit_of_work(app: Flask) -> None:
             db.session.rollback()
             return response
         auth.record_login_use()
-        if g.get("autocommit_reads") and not _pending_changes(db.session):
-            # Every statement of this read committed as it ran (server.auth's
-            # `autocommit_reads`): there is nothing to commit; teardown closes the session.
-            pass
-        else:
+        # A read in autocommit (server.auth's `autocommit_reads`) committed each statement
+        # as it ran: with nothing pending there is nothing to commit (teardown closes it).
+        if not (g.get("autocommit_reads") and not _pending_changes(db.session)):
             db.session.commit()
         return response
 
