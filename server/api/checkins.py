@@ -33,9 +33,10 @@ blp = Blueprint("checkins", __name__, description="Homework and check-ins")
 def create_checkin(body: dict[str, Any]) -> object:
     """Record a check-in (offline-safe: retry with the same id)."""
     author = current_user()
-    checkin, created, flags = checkins.record_checkin(author=author, body=body)
+    checkin, created, _ = checkins.record_checkin(author=author, body=body)
     view = checkins.checkin_view(checkin, author)
-    if flags:
+    # Also on a retry: the phone that retries may never have shown the first answer.
+    if checkin.flags:
         view["safety"] = checkins.CRISIS_GUIDANCE
     # The author's view is the documented shape already: written as JSON directly.
     return _json_response(view), 201 if created else 200

@@ -51,6 +51,19 @@ def test_a_flag_raises_an_alert_at_once(  # type: ignore[no-untyped-def]
     assert api.call("GET", "/api/v1/couples", t).get_json()[0]["summary"]["open_alerts"] == 1
 
 
+def test_a_retried_flagged_check_in_raises_no_second_alert(api: Api, couple) -> None:  # type: ignore[no-untyped-def]
+    """The phone retries after a lost answer: the check-in is answered again (200, with
+    the crisis guidance), the alert and the hold are not repeated."""
+    t, _, a, _, aid = couple
+    body = checkin_body(aid, answers={**SF_CALM, "pain": 8})
+    first = api.call("POST", "/api/v1/checkins", a, json=body)
+    again = api.call("POST", "/api/v1/checkins", a, json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json() == first.get_json()
+    assert "not an emergency service" in again.get_json()["safety"]["emergency"]
+    assert len(api.call("GET", "/api/v1/alerts", t).get_json()) == 1
+
+
 def test_below_the_threshold_is_no_flag(api: Api, couple) -> None:  # type: ignore[no-untyped-def]
     t, _, a, _, aid = couple
     check_in(api, a, aid, answers={**SF_CALM, "pain": 3, "distress": 6})
