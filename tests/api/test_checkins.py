@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from server.extensions import db
 from server.models import CheckIn
 from tests.conftest import make_app
-from tests.factories import SF_CALM, Api, assign, check_in, checkin_body
+from tests.factories import SF_CALM, Actor, Api, assign, check_in, checkin_body
 
 
 def iso(moment: datetime) -> str:
@@ -253,18 +253,27 @@ def test_therapists_do_not_write_check_ins(api: Api, setup) -> None:  # type: ig
     assert api.call("POST", "/api/v1/checkins", t, json=checkin_body(aid)).status_code == 403
 
 
+def assign_own_program(
+    api: Api, therapist: Actor, couple_id: str, slug: str, exercises: list[str]
+) -> str:
+    """Create a program of one stage per exercise (in that order), assign it, return the
+    assignment's id."""
+    program = {
+        "slug": slug,
+        "title": slug.title(),
+        "stages": [
+            {"title": f"Stage {n}", "exercises": [{"exercise": exercise, "per_week": 1}]}
+            for n, exercise in enumerate(exercises, 1)
+        ],
+    }
+    assert api.call("POST", "/api/v1/programs", therapist, json=program).status_code == 201
+    return str(assign(api, therapist, couple_id, slug)["id"])
+
+
 def test_a_completed_program_takes_no_check_ins(api: Api) -> None:
     t = api.therapist()
     couple, a, _ = api.couple_with_partners(t)
-    program = {
-        "slug": "one",
-        "title": "One",
-        "stages": [
-            {"title": "Only", "exercises": [{"exercise": "daily-appreciations", "per_week": 3}]}
-        ],
-    }
-    assert api.call("POST", "/api/v1/programs", t, json=program).status_code == 201
-    aid = assign(api, t, couple["id"], "one")["id"]
+    aid = assign_own_program(api, t, couple["id"], "one", ["daily-appreciations"])
     api.call("POST", f"/api/v1/assignments/{aid}/complete", t)
     r = api.call(
         "POST", "/api/v1/checkins", a, json=checkin_body(aid, exercise="daily-appreciations")
@@ -282,19 +291,9 @@ def test_a_retry_is_answered_after_the_stage_moved_on_and_the_program_completed(
     is the stored check-in (200), even though the same body would now be refused."""
     t = api.therapist()
     couple, a, _ = api.couple_with_partners(t)
-    program = {
-        "slug": "two",
-        "title": "Two",
-        "stages": [
-            {"title": "First", "exercises": [{"exercise": "daily-appreciations", "per_week": 3}]},
-            {
-                "title": "Second",
-                "exercises": [{"exercise": "sf-1-nongenital-touch", "per_week": 1}],
-            },
-        ],
-    }
-    assert api.call("POST", "/api/v1/programs", t, json=program).status_code == 201
-    aid = assign(api, t, couple["id"], "two")["id"]
+    aid = assign_own_program(
+        api, t, couple["id"], "two", ["daily-appreciations", "sf-1-nongenital-touch"]
+    )
     body = checkin_body(aid, exercise="daily-appreciations")
     first = api.call("POST", "/api/v1/checkins", a, json=body)
     assert first.status_code == 201, first.get_json()

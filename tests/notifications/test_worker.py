@@ -119,6 +119,18 @@ def test_stopping_waits_for_a_running_job() -> None:
     assert result == [0]
 
 
+def start_child(script: str, *args: str, stdout: int | None = None) -> subprocess.Popen[str]:
+    """Run `script` in a new Python process with the project importable; stderr piped."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 CHILD = textwrap.dedent(
     """
     import logging, sys
@@ -142,15 +154,7 @@ CHILD = textwrap.dedent(
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_the_worker_process_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -> None:
     ticks = tmp_path / "ticks"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(ticks)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = start_child(CHILD, str(ticks), stdout=subprocess.PIPE)
     try:
         # Wait (bounded) until the job has run a few times: handlers are installed.
         deadline = time.monotonic() + 15
@@ -192,14 +196,7 @@ HANGING_CHILD = textwrap.dedent(
 
 
 def test_a_second_signal_kills_a_worker_stuck_in_a_job() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", HANGING_CHILD],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = start_child(HANGING_CHILD)
     try:
         read_until(child, "job started")
         child.send_signal(signal.SIGTERM)
@@ -235,14 +232,7 @@ SIGNAL_IN_A_JOB_THREAD = textwrap.dedent(
 def test_a_signal_delivered_to_a_job_thread_stops_the_worker_at_once() -> None:
     """The main thread sleeps until the next job is due (an hour here); a signal that
     lands in another thread must still wake it (once 1 stop in ~70 hung in CI)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", SIGNAL_IN_A_JOB_THREAD],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = start_child(SIGNAL_IN_A_JOB_THREAD)
     try:
         _, err = child.communicate(timeout=15)
     finally:
